@@ -1,1 +1,16 @@
-//! placeholder
+//! ember-proto: ember's wire formats, as pure code with no I/O and no clock.
+//!
+//! Module map:
+//! - `resp::frame`: the `Frame` value that every RESP2/RESP3 reply or request is made of.
+//! - `resp::decode`: incremental, zero-copy decoders. `decode_request` is the server's view
+//!   of a client request (multibulk or inline, with Redis's exact protocol errors), and
+//!   `decode` reads any RESP2/RESP3 frame (the client's view).
+//! - `resp::encode`: the encoder, with Redis's RESP2 downgrades of RESP3 types.
+//! - `fuzzing`: the decode/encode loop shared by the fuzz target and the corpus test.
+
+pub mod fuzzing;
+pub mod resp;
+
+pub use resp::decode::{decode, decode_request, DecodeError, Limits};
+pub use resp::encode::{encode, Protocol};
+pub use resp::frame::Frame;
