@@ -1,1 +1,22 @@
-fn main(){}
+//! `ember-server`: parses flags, builds the production `Env` and runs the node.
+
+use clap::Parser;
+use ember_node::ServerConfig;
+
+fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let config = ServerConfig::parse();
+    let env = ember_net::Env::production(None);
+    let result = ember_net::run_production(env.clone(), move |env| async move {
+        let (started, accept) = ember_node::server::start(env, config).await?;
+        // Tests and scripts read this line to learn the port when started with --port 0.
+        println!("ember listening on {}", started.addr);
+        accept.await
+    });
+    if let Err(error) = result {
+        eprintln!("ember-server: {error}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,525 @@
+//! The generic key family: existence, deletion, TTLs, renames, KEYS, SCAN and RANDOMKEY.
+
+use bytes::Bytes;
+use ember_proto::Frame;
+
+use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, NO_KEYS, ONE_KEY, TWO_KEYS};
+use super::{bulk, int, ok, simple, Args, CmdError, Ctx, DataFn};
+use crate::keyspace::Ttl;
+use crate::limits::{SCAN_COUNT_MAX, SHARDS_MAX};
+
+#[allow(clippy::too_many_arguments)]
+const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: KeySpec,
+    route: Route,
+    since: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: DataFn,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        group: "generic",
+        arity,
+        flags,
+        keys,
+        route,
+        summary,
+        complexity,
+        since,
+        handler: Handler::Data(handler),
+        subcommands: &[],
+    }
+}
+
+const K: Route = Route::Keys;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("del", -2, WRITE, ALL_KEYS, K, "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed.", del),
+    cmd("unlink", -2, WRITE | FAST, ALL_KEYS, K, "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", del),
+    cmd("exists", -2, READONLY | FAST, ALL_KEYS, K, "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.", exists),
+    cmd("touch", -2, READONLY | FAST, ALL_KEYS, K, "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", exists),
+    cmd("expire", -3, WRITE | FAST, ONE_KEY, K, "1.0.0", "Sets the expiration time of a key in seconds.", "O(1)", expire),
+    cmd("pexpire", -3, WRITE | FAST, ONE_KEY, K, "2.6.0", "Sets the expiration time of a key in milliseconds.", "O(1)", pexpire),
+    cmd("expireat", -3, WRITE | FAST, ONE_KEY, K, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", "O(1)", expireat),
+    cmd("pexpireat", -3, WRITE | FAST, ONE_KEY, K, "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", "O(1)", pexpireat),
+    cmd("ttl", 2, READONLY | FAST, ONE_KEY, K, "1.0.0", "Returns the expiration time in seconds of a key.", "O(1)", ttl),
+    cmd("pttl", 2, READONLY | FAST, ONE_KEY, K, "2.6.0", "Returns the expiration time in milliseconds of a key.", "O(1)", pttl),
+    cmd("expiretime", 2, READONLY | FAST, ONE_KEY, K, "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", "O(1)", expiretime),
+    cmd("pexpiretime", 2, READONLY | FAST, ONE_KEY, K, "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "O(1)", pexpiretime),
+    cmd("persist", 2, WRITE | FAST, ONE_KEY, K, "2.2.0", "Removes the expiration time of a key.", "O(1)", persist),
+    cmd("type", 2, READONLY | FAST, ONE_KEY, K, "1.0.0", "Determines the type of value stored at a key.", "O(1)", key_type),
+    cmd("rename", 3, WRITE, TWO_KEYS, K, "1.0.0", "Renames a key and overwrites the destination.", "O(1)", rename),
+    cmd("renamenx", 3, WRITE | FAST, TWO_KEYS, K, "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)", renamenx),
+    cmd("randomkey", 1, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns a random key name from the database.", "O(1)", randomkey),
+    cmd("keys", 2, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", keys),
+    cmd("scan", -2, READONLY, NO_KEYS, Route::ScanCursor, "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", scan),
+];
+
+/// DEL key [key ...] and UNLINK: the count of keys that existed. UNLINK frees in the same way;
+/// freeing big values off the hot path comes with the collection types.
+fn del(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let mut removed = 0;
+    for key in args.rest() {
+        if ctx.store(key).remove(db, key, now).is_some() {
+            removed += 1;
+        }
+    }
+    Ok(int(removed))
+}
+
+/// EXISTS key [key ...] and TOUCH: a key named twice counts twice, as in Redis.
+fn exists(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let mut found = 0;
+    for key in args.rest() {
+        if ctx.store(key).exists(db, key, now) {
+            found += 1;
+        }
+    }
+    Ok(int(found))
+}
+
+/// NX, XX, GT and LT as independent conditions: Redis allows XX with GT or LT and checks each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ExpireConditions {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+impl ExpireConditions {
+    /// Parses the options, with Redis's error texts for the combinations it refuses.
+    fn parse(args: &mut Args) -> Result<ExpireConditions, CmdError> {
+        let mut c = ExpireConditions::default();
+        while let Some(word) = args.peek() {
+            match word.to_ascii_uppercase().as_slice() {
+                b"NX" => c.nx = true,
+                b"XX" => c.xx = true,
+                b"GT" => c.gt = true,
+                b"LT" => c.lt = true,
+                _ => {
+                    let word = String::from_utf8_lossy(word);
+                    return Err(CmdError::Err(format!("Unsupported option {word}")));
+                }
+            }
+            args.bytes()?;
+        }
+        if c.nx && (c.xx || c.gt || c.lt) {
+            return Err(CmdError::Err(
+                "NX and XX, GT or LT options at the same time are not compatible".into(),
+            ));
+        }
+        if c.gt && c.lt {
+            return Err(CmdError::Err(
+                "GT and LT options at the same time are not compatible".into(),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// Whether a new expiry `at` may replace `current`; no expiry counts as infinite for GT/LT.
+    fn allow(&self, at: i64, current: Option<i64>) -> bool {
+        let nx_ok = !self.nx || current.is_none();
+        let xx_ok = !self.xx || current.is_some();
+        let gt_ok = !self.gt || current.is_some_and(|c| at > c);
+        let lt_ok = !self.lt || current.is_none_or(|c| at < c);
+        nx_ok && xx_ok && gt_ok && lt_ok
+    }
+}
+
+/// The shared body of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT. A time at or before now
+/// deletes the key.
+fn expire_generic(ctx: &mut Ctx, args: &mut Args, unit_ms: i64, relative: bool, command: &'static str) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let amount = args.bytes()?;
+    let conditions = ExpireConditions::parse(args)?;
+    let amount = super::args::parse_i64(&amount).ok_or(CmdError::NotInteger)?;
+    let invalid = CmdError::InvalidExpire { command };
+    let mut at = amount.checked_mul(unit_ms).ok_or(invalid.clone())?;
+    if relative {
+        at = at.checked_add(ctx.now_ms as i64).ok_or(invalid)?;
+    }
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let store = ctx.store(&key);
+    if !store.exists(db, &key, now) {
+        return Ok(int(0));
+    }
+    let current = store.expire_at(db, &key).map(|c| c as i64);
+    if !conditions.allow(at, current) {
+        return Ok(int(0));
+    }
+    if at <= now as i64 {
+        store.remove(db, &key, now);
+    } else {
+        store.set_expire_at(db, &key, Some(at as u64));
+    }
+    Ok(int(1))
+}
+
+/// EXPIRE key seconds [NX | XX | GT | LT]
+fn expire(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    expire_generic(ctx, args, 1000, true, "expire")
+}
+
+/// PEXPIRE key milliseconds [NX | XX | GT | LT]
+fn pexpire(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    expire_generic(ctx, args, 1, true, "pexpire")
+}
+
+/// EXPIREAT key unix-time-seconds [NX | XX | GT | LT]
+fn expireat(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    expire_generic(ctx, args, 1000, false, "expireat")
+}
+
+/// PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]
+fn pexpireat(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    expire_generic(ctx, args, 1, false, "pexpireat")
+}
+
+/// The shared body of TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 missing, -1 no expiry.
+fn ttl_generic(ctx: &mut Ctx, args: &mut Args, in_ms: bool, absolute: bool) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let store = ctx.store(&key);
+    if !store.exists(db, &key, now) {
+        return Ok(int(-2));
+    }
+    let Some(at) = store.expire_at(db, &key) else {
+        return Ok(int(-1));
+    };
+    let value = if absolute {
+        at as i64
+    } else {
+        (at as i64 - now as i64).max(0)
+    };
+    Ok(int(if in_ms { value } else { (value + 500) / 1000 }))
+}
+
+/// TTL key
+fn ttl(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    ttl_generic(ctx, args, false, false)
+}
+
+/// PTTL key
+fn pttl(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    ttl_generic(ctx, args, true, false)
+}
+
+/// EXPIRETIME key
+fn expiretime(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    ttl_generic(ctx, args, false, true)
+}
+
+/// PEXPIRETIME key
+fn pexpiretime(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    ttl_generic(ctx, args, true, true)
+}
+
+/// PERSIST key: 1 when a TTL was removed.
+fn persist(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let store = ctx.store(&key);
+    if !store.exists(db, &key, now) || store.expire_at(db, &key).is_none() {
+        return Ok(int(0));
+    }
+    store.set_expire_at(db, &key, None);
+    Ok(int(1))
+}
+
+/// TYPE key
+fn key_type(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let name = match ctx.store(&key).get_mut(db, &key, now) {
+        Some(value) => value.type_name(),
+        None => "none",
+    };
+    Ok(simple(name))
+}
+
+/// Moves `source` to `target` with its TTL; the two may live on different shards, both reserved.
+fn rename_generic(ctx: &mut Ctx, args: &mut Args, only_if_missing: bool) -> Result<Frame, CmdError> {
+    let source = args.key()?;
+    let target = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    if !ctx.store(&source).exists(db, &source, now) {
+        return Err(CmdError::NoSuchKey);
+    }
+    if source == target {
+        return Ok(if only_if_missing { int(0) } else { ok() });
+    }
+    if only_if_missing && ctx.store(&target).exists(db, &target, now) {
+        return Ok(int(0));
+    }
+    let source_store = ctx.store(&source);
+    let ttl = source_store.expire_at(db, &source).map_or(Ttl::Clear, Ttl::At);
+    let (_, value) = source_store.remove(db, &source, now).expect("checked above");
+    ctx.store(&target).insert(db, &target, value, ttl, now);
+    Ok(if only_if_missing { int(1) } else { ok() })
+}
+
+/// RENAME key newkey
+fn rename(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    rename_generic(ctx, args, false)
+}
+
+/// RENAMENX key newkey
+fn renamenx(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    rename_generic(ctx, args, true)
+}
+
+/// RANDOMKEY: picks a shard weighted by its key count, then a key in it.
+fn randomkey(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    args.finish()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    // Expired-but-uncollected keys make a pick fail; retry a bounded number of times.
+    for _ in 0..8 {
+        let sizes: Vec<usize> = ctx.stores().map(|s| s.len(db)).collect();
+        let total: usize = sizes.iter().sum();
+        if total == 0 {
+            return Ok(Frame::Null);
+        }
+        let mut pick = ctx.stores().next().expect("at least one store").random_below(total);
+        let index = sizes.iter().position(|&size| {
+            let hit = pick < size;
+            pick = pick.saturating_sub(size);
+            hit
+        });
+        let store = ctx.stores().nth(index.expect("pick < total")).expect("index in range");
+        if let Some(key) = store.random_key(db, now) {
+            return Ok(bulk(key));
+        }
+    }
+    Ok(Frame::Null)
+}
+
+/// KEYS pattern: every live key of the database matching the glob pattern.
+fn keys(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let pattern = args.bytes()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let mut found = Vec::new();
+    for store in ctx.stores() {
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = store.scan(db, cursor, SCAN_COUNT_MAX, now, |key, _| glob_match(&pattern, key));
+            found.extend(keys.into_iter().map(Frame::Bulk));
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+    }
+    Ok(Frame::Array(found))
+}
+
+struct ScanOptions {
+    cursor: u64,
+    pattern: Option<Bytes>,
+    count: usize,
+    type_name: Option<Vec<u8>>,
+}
+
+const KNOWN_TYPES: &[&[u8]] = &[b"string", b"list", b"set", b"zset", b"hash", b"stream"];
+
+/// Parses a cursor the way Redis does: an unsigned decimal, nothing else.
+pub fn parse_cursor(bytes: &[u8]) -> Result<u64, CmdError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| CmdError::InvalidCursor)?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CmdError::InvalidCursor);
+    }
+    text.parse().map_err(|_| CmdError::InvalidCursor)
+}
+
+impl ScanOptions {
+    fn parse(args: &mut Args) -> Result<ScanOptions, CmdError> {
+        let cursor = parse_cursor(&args.bytes()?)?;
+        let mut options = ScanOptions { cursor, pattern: None, count: 10, type_name: None };
+        while !args.is_empty() {
+            if args.flag("MATCH") {
+                options.pattern = Some(args.bytes()?);
+            } else if args.flag("COUNT") {
+                let count = args.i64()?;
+                if count < 1 {
+                    return Err(CmdError::Syntax);
+                }
+                options.count = (count as u64).min(SCAN_COUNT_MAX as u64) as usize;
+            } else if args.flag("TYPE") {
+                let name = args.bytes()?.to_ascii_lowercase();
+                if !KNOWN_TYPES.contains(&name.as_slice()) {
+                    return Err(CmdError::Err(format!("unknown type name '{}'", String::from_utf8_lossy(&name))));
+                }
+                options.type_name = Some(name);
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The shard a SCAN cursor is walking: its low 8 bits. Cursors from a server with more shards
+/// wrap into range rather than fail.
+pub fn scan_shard(cursor: u64, shard_count: usize) -> usize {
+    assert!(shard_count > 0 && shard_count <= SHARDS_MAX);
+    (cursor & 0xff) as usize % shard_count
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor packs the shard in its
+/// low 8 bits and that shard's table cursor above them; each call walks one shard.
+fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let options = ScanOptions::parse(args)?;
+    let shard_count = ctx.shared.shard_count;
+    let shard = scan_shard(options.cursor, shard_count);
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let store = ctx.stores().find(|s| s.id == shard).expect("the cursor's shard is reserved");
+    let pattern = options.pattern.clone();
+    let type_name = options.type_name.clone();
+    let (inner, keys) = store.scan(db, options.cursor >> 8, options.count, now, |key, value| {
+        let name_ok = pattern.as_ref().is_none_or(|p| glob_match(p, key));
+        let type_ok = type_name.as_ref().is_none_or(|t| value.type_name().as_bytes() == t.as_slice());
+        name_ok && type_ok
+    });
+    let next = if inner != 0 {
+        (inner << 8) | shard as u64
+    } else if shard + 1 < shard_count {
+        (shard + 1) as u64
+    } else {
+        0
+    };
+    let keys = keys.into_iter().map(Frame::Bulk).collect();
+    Ok(Frame::Array(vec![bulk(Bytes::from(next.to_string())), Frame::Array(keys)]))
+}
+
+/// Redis's glob matching: `*`, `?`, `[abc]`, `[^a]`, `[a-z]` and `\` escapes. Iterative with
+/// one backtrack point (the last `*`), so it runs in O(pattern * text) and cannot recurse.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            while p < pattern.len() && pattern[p] == b'*' {
+                p += 1;
+            }
+            if p == pattern.len() {
+                return true;
+            }
+            star = Some((p, t));
+            continue;
+        }
+        if let Some(next) = match_one(pattern, p, text[t]) {
+            p = next;
+            t += 1;
+            continue;
+        }
+        match star {
+            Some((star_p, star_t)) => {
+                p = star_p;
+                t = star_t + 1;
+                star = Some((star_p, star_t + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// If the pattern element at `p` matches `byte`, the index after that element.
+fn match_one(pattern: &[u8], p: usize, byte: u8) -> Option<usize> {
+    match pattern.get(p)? {
+        b'?' => Some(p + 1),
+        b'[' => match_class(pattern, p + 1, byte),
+        b'\\' if p + 1 < pattern.len() => (pattern[p + 1] == byte).then_some(p + 2),
+        &literal => (literal == byte).then_some(p + 1),
+    }
+}
+
+/// A `[...]` class starting after the bracket; an unterminated class runs to the pattern's end.
+fn match_class(pattern: &[u8], mut p: usize, byte: u8) -> Option<usize> {
+    let negate = pattern.get(p) == Some(&b'^');
+    if negate {
+        p += 1;
+    }
+    let mut matched = false;
+    while p < pattern.len() && pattern[p] != b']' {
+        if pattern[p] == b'\\' && p + 1 < pattern.len() {
+            matched |= pattern[p + 1] == byte;
+            p += 2;
+        } else if p + 2 < pattern.len() && pattern[p + 1] == b'-' && pattern[p + 2] != b']' {
+            let (low, high) = (pattern[p].min(pattern[p + 2]), pattern[p].max(pattern[p + 2]));
+            matched |= low <= byte && byte <= high;
+            p += 3;
+        } else {
+            matched |= pattern[p] == byte;
+            p += 1;
+        }
+    }
+    let end = if p < pattern.len() { p + 1 } else { p };
+    (matched != negate).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_like_redis() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*", "anything", true),
+            ("h?llo", "hello", true),
+            ("h?llo", "hllo", false),
+            ("h*llo", "heeeello", true),
+            ("h[ae]llo", "hallo", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-b]llo", "hbllo", true),
+            ("h[b-a]llo", "hallo", true),
+            ("h\\*llo", "h*llo", true),
+            ("h\\*llo", "hello", false),
+            ("user:*:name", "user:42:name", true),
+            ("user:*:name", "user:42:age", false),
+            ("*a*b*c", "xxaxxbxxc", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a*", "", false),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(glob_match(pattern.as_bytes(), text.as_bytes()), *expected, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn glob_is_fast_on_pathological_patterns() {
+        let pattern = "*a".repeat(50) + "b";
+        let text = "a".repeat(5000);
+        assert!(!glob_match(pattern.as_bytes(), text.as_bytes()));
+    }
+
+    #[test]
+    fn expire_conditions_follow_redis() {
+        let c = |nx, xx, gt, lt| ExpireConditions { nx, xx, gt, lt };
+        assert!(c(true, false, false, false).allow(5, None));
+        assert!(!c(true, false, false, false).allow(5, Some(1)));
+        assert!(!c(false, true, false, false).allow(5, None));
+        assert!(!c(false, false, true, false).allow(5, None), "GT on a persistent key fails");
+        assert!(c(false, false, false, true).allow(5, None), "LT on a persistent key succeeds");
+        assert!(!c(false, true, false, true).allow(5, None), "XX still requires a TTL with LT");
+        assert!(c(false, true, true, false).allow(6, Some(5)));
+    }
+
+    #[test]
+    fn cursors_parse_strictly() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
+        for bad in [&b"-1"[..], b"", b"1a", b" 1", b"18446744073709551616"] {
+            assert_eq!(parse_cursor(bad), Err(CmdError::InvalidCursor));
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The command table: every command as data. Dispatch, the arity check, key extraction for
+//! routing, COMMAND INFO/DOCS/COUNT and ACL categories all read it; nothing restates arity
+//! or key positions anywhere else.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use ember_proto::Frame;
+
+use super::{connection, keys, server, string, DataFn, SessionFn};
+
+pub mod flag {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const NO_MULTI: u32 = 1 << 11;
+    pub const DANGEROUS: u32 = 1 << 12;
+
+    /// Flag names as COMMAND INFO reports them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+    ];
+}
+
+/// Key positions, as Redis's legacy (first, last, step) triple: `last = -1` means through
+/// the end, `-2` all but the last argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    pub first: i32,
+    pub last: i32,
+    pub step: i32,
+}
+
+pub const NO_KEYS: KeySpec = KeySpec {
+    first: 0,
+    last: 0,
+    step: 0,
+};
+pub const ONE_KEY: KeySpec = KeySpec {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+pub const ALL_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+pub const KEY_VALUE_PAIRS: KeySpec = KeySpec {
+    first: 1,
+    last: -1,
+    step: 2,
+};
+pub const TWO_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Data(DataFn),
+    Session(SessionFn),
+    /// A container such as CLIENT: the second argument names one of `subcommands`.
+    Container,
+}
+
+/// Which stores a data command needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The shards owning the keys at the spec's key positions.
+    Keys,
+    /// Every shard (DBSIZE, FLUSHALL, KEYS, INFO ...).
+    AllShards,
+    /// The shard named by the SCAN cursor in argument 1.
+    ScanCursor,
+    /// No store: a session command.
+    None,
+}
+
+pub struct CommandSpec {
+    /// Lowercase; subcommands are "container|sub" as Redis names them.
+    pub name: &'static str,
+    pub group: &'static str,
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeySpec,
+    pub route: Route,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    pub since: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// The positions of the keys in `argv`, bounded by `argv`'s length.
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let KeySpec { first, last, step } = self.keys;
+        let (first, step) = (first.max(0) as usize, step.max(1) as usize);
+        let last = if last < 0 {
+            (argc as i64 + last as i64).max(0) as usize
+        } else {
+            (last as usize).min(argc.saturating_sub(1))
+        };
+        let end = if first == 0 { 0 } else { last + 1 };
+        (first..end).step_by(step)
+    }
+
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        let subcommands: &'static [CommandSpec] = self.subcommands;
+        subcommands.iter().find(|s| {
+            let sub = s.name.split('|').nth(1).unwrap_or(s.name);
+            sub.as_bytes().eq_ignore_ascii_case(name)
+        })
+    }
+
+    /// ACL categories as Redis derives them: the group's, then read/write, fast/slow, extras.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut categories = vec![group_category(self.group)];
+        if self.has(flag::WRITE) {
+            categories.push("@write");
+        }
+        if self.has(flag::READONLY) {
+            categories.push("@read");
+        }
+        if self.has(flag::ADMIN) {
+            categories.push("@admin");
+        }
+        if self.has(flag::DANGEROUS) || self.has(flag::ADMIN) {
+            categories.push("@dangerous");
+        }
+        if self.has(flag::PUBSUB) {
+            categories.push("@pubsub");
+        }
+        categories.push(if self.has(flag::FAST) { "@fast" } else { "@slow" });
+        categories
+    }
+}
+
+fn group_category(group: &str) -> &'static str {
+    match group {
+        "string" => "@string",
+        "generic" => "@keyspace",
+        "connection" => "@connection",
+        "server" => "@admin",
+        "list" => "@list",
+        "hash" => "@hash",
+        "set" => "@set",
+        "sorted-set" => "@sortedset",
+        "pubsub" => "@pubsub",
+        "transactions" => "@transaction",
+        _ => "@slow",
+    }
+}
+
+/// Every family's commands, in one list.
+pub fn all() -> &'static [&'static CommandSpec] {
+    static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let families: [&'static [CommandSpec]; 4] = [
+            string::COMMANDS,
+            keys::COMMANDS,
+            server::COMMANDS,
+            connection::COMMANDS,
+        ];
+        let mut all: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
+        all.sort_by_key(|s| s.name);
+        all
+    })
+}
+
+/// Finds a top-level command by name, ignoring ASCII case, by binary search over the sorted table.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    const NAME_LEN_MAX: usize = 32;
+    if name.len() > NAME_LEN_MAX {
+        return None;
+    }
+    let mut lower = [0u8; NAME_LEN_MAX];
+    for (target, byte) in lower.iter_mut().zip(name) {
+        *target = byte.to_ascii_lowercase();
+    }
+    let lower = &lower[..name.len()];
+    let table = all();
+    table
+        .binary_search_by(|spec| spec.name.as_bytes().cmp(lower))
+        .ok()
+        .map(|index| table[index])
+}
+
+/// COMMAND INFO's ten-element description of one command.
+pub fn info_frame(spec: &CommandSpec) -> Frame {
+    let flags = flag::NAMES
+        .iter()
+        .filter(|(bit, _)| spec.has(*bit))
+        .map(|(_, name)| Frame::Simple(Bytes::from_static(name.as_bytes())))
+        .collect();
+    let categories = spec
+        .acl_categories()
+        .into_iter()
+        .map(|c| Frame::Simple(Bytes::from_static(c.as_bytes())))
+        .collect();
+    let subcommands = spec.subcommands.iter().map(info_frame).collect();
+    Frame::Array(vec![
+        Frame::Bulk(Bytes::from_static(spec.name.as_bytes())),
+        Frame::Integer(spec.arity as i64),
+        Frame::Set(flags),
+        Frame::Integer(spec.keys.first as i64),
+        Frame::Integer(spec.keys.last as i64),
+        Frame::Integer(spec.keys.step as i64),
+        Frame::Set(categories),
+        Frame::Array(Vec::new()),
+        Frame::Array(key_specs(spec)),
+        Frame::Array(subcommands),
+    ])
+}
+
+/// Redis 7 key specifications, derived from the (first, last, step) triple.
+fn key_specs(spec: &CommandSpec) -> Vec<Frame> {
+    if spec.keys.first <= 0 {
+        return Vec::new();
+    }
+    let b = |s: &'static str| Frame::Bulk(Bytes::from_static(s.as_bytes()));
+    let access = if spec.has(flag::WRITE) { "RW" } else { "RO" };
+    let last_key = if spec.keys.last < 0 {
+        spec.keys.last as i64
+    } else {
+        (spec.keys.last - spec.keys.first) as i64
+    };
+    vec![Frame::Map(vec![
+        (b("flags"), Frame::Set(vec![Frame::Simple(Bytes::from_static(access.as_bytes()))])),
+        (
+            b("begin_search"),
+            Frame::Map(vec![
+                (b("type"), b("index")),
+                (b("spec"), Frame::Map(vec![(b("index"), Frame::Integer(spec.keys.first as i64))])),
+            ]),
+        ),
+        (
+            b("find_keys"),
+            Frame::Map(vec![
+                (b("type"), b("range")),
+                (
+                    b("spec"),
+                    Frame::Map(vec![
+                        (b("lastkey"), Frame::Integer(last_key)),
+                        (b("keystep"), Frame::Integer(spec.keys.step as i64)),
+                        (b("limit"), Frame::Integer(0)),
+                    ]),
+                ),
+            ]),
+        ),
+    ])]
+}
+
+/// COMMAND DOCS's map for one command.
+pub fn docs_frame(spec: &CommandSpec) -> Frame {
+    let b = |s: &'static str| Frame::Bulk(Bytes::from_static(s.as_bytes()));
+    let mut fields = vec![
+        (b("summary"), b(spec.summary)),
+        (b("since"), b(spec.since)),
+        (b("group"), b(spec.group)),
+        (b("complexity"), b(spec.complexity)),
+    ];
+    if !spec.subcommands.is_empty() {
+        let subs = spec
+            .subcommands
+            .iter()
+            .map(|s| (b(s.name), docs_frame(s)))
+            .collect();
+        fields.push((b("subcommands"), Frame::Map(subs)));
+    }
+    Frame::Map(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_spec() -> Vec<&'static CommandSpec> {
+        let mut specs = Vec::new();
+        for spec in all() {
+            specs.push(*spec);
+            specs.extend(spec.subcommands.iter());
+        }
+        specs
+    }
+
+    #[test]
+    fn names_are_unique_lowercase_and_sorted() {
+        let names: Vec<&str> = all().iter().map(|s| s.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for spec in every_spec() {
+            assert_eq!(spec.name, spec.name.to_lowercase());
+        }
+    }
+
+    #[test]
+    fn write_xor_readonly_and_keys_within_arity() {
+        for spec in every_spec() {
+            assert!(
+                !(spec.has(flag::WRITE) && spec.has(flag::READONLY)),
+                "{} is both write and readonly",
+                spec.name
+            );
+            if spec.arity > 0 && spec.keys.last > 0 {
+                assert!(spec.keys.last < spec.arity, "{}: last key past arity", spec.name);
+            }
+            if spec.route == Route::Keys {
+                assert!(spec.keys.first > 0, "{} routes by keys but has none", spec.name);
+            }
+            match spec.handler {
+                Handler::Container => assert!(!spec.subcommands.is_empty(), "{}", spec.name),
+                Handler::Session(_) => assert_eq!(spec.route, Route::None, "{}", spec.name),
+                Handler::Data(_) => assert_ne!(spec.route, Route::None, "{}", spec.name),
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_rejects_unknown_names() {
+        assert_eq!(lookup(b"GeT").map(|s| s.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(&[b'a'; 100]).is_none());
+        let client = lookup(b"client").expect("client exists");
+        assert_eq!(client.subcommand(b"SETNAME").map(|s| s.name), Some("client|setname"));
+    }
+
+    #[test]
+    fn key_positions_follow_the_spec() {
+        let mset = lookup(b"mset").unwrap();
+        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        let del = lookup(b"del").unwrap();
+        assert_eq!(del.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let ping = lookup(b"ping").unwrap();
+        assert_eq!(ping.key_positions(2).count(), 0);
+    }
+}

@@ -1,0 +1,267 @@
+//! Configuration: the start-up flags (`ServerConfig`, parsed by clap in `main.rs` or built
+//! directly by the simulator) and the settings CONFIG GET/SET read and change at run time
+//! (`RuntimeConfig`). Only settings that exist and take effect are listed; CONFIG SET
+//! validates every pair before applying any, as Redis does.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use crate::limits::{CLIENTS_MAX, DATABASES_MAX, STRING_LEN_MAX_BYTES};
+
+/// Smallest proto-max-bulk-len CONFIG SET accepts (Redis: 1 MiB).
+const PROTO_MAX_BULK_LEN_MIN_BYTES: usize = 1024 * 1024;
+
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "ember-server", version, about = "ember: a Redis-compatible, sharded, in-memory cache")]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+    /// Shard threads; defaults to the number of cores.
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Require clients to AUTH with this password.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Background task frequency per second (active expiry runs at this rate).
+    #[arg(long, default_value_t = 10)]
+    pub hz: u32,
+    /// Most clients connected at once.
+    #[arg(long, default_value_t = CLIENTS_MAX)]
+    pub maxclients: usize,
+    /// Close a client after this many idle seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub timeout: u64,
+    /// Largest bulk argument and string value, in bytes (suffixes k, kb, m, mb, g, gb).
+    #[arg(long, default_value = "512mb", value_parser = parse_memory)]
+    pub proto_max_bulk_len: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 6379,
+            shards: None,
+            requirepass: None,
+            hz: 10,
+            maxclients: CLIENTS_MAX,
+            timeout: 0,
+            proto_max_bulk_len: STRING_LEN_MAX_BYTES,
+        }
+    }
+}
+
+/// A memory size as Redis writes it: digits with an optional k/kb/m/mb/g/gb suffix
+/// (k = 1000, kb = 1024), case-insensitive.
+pub fn parse_memory(text: &str) -> Result<usize, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(format!("invalid memory size '{text}'")),
+    };
+    let number: u64 = digits.parse().map_err(|_| format!("invalid memory size '{text}'"))?;
+    let bytes = number.checked_mul(multiplier).ok_or_else(|| format!("memory size '{text}' is too large"))?;
+    usize::try_from(bytes).map_err(|_| format!("memory size '{text}' is too large"))
+}
+
+/// A validated CONFIG SET value, applied only once every pair validated.
+enum Setting {
+    Hz(u32),
+    MaxClients(usize),
+    Timeout(u64),
+    ProtoMaxBulkLen(usize),
+    RequirePass(Option<Bytes>),
+}
+
+pub struct RuntimeConfig {
+    bind: String,
+    port: u16,
+    hz: AtomicU32,
+    maxclients: AtomicUsize,
+    timeout_s: AtomicU64,
+    proto_max_bulk_len: AtomicUsize,
+    requirepass: Mutex<Option<Bytes>>,
+}
+
+const PARAMETERS: &[&str] = &[
+    "appendonly",
+    "bind",
+    "databases",
+    "hz",
+    "maxclients",
+    "port",
+    "proto-max-bulk-len",
+    "requirepass",
+    "save",
+    "timeout",
+];
+
+impl RuntimeConfig {
+    pub fn new(config: &ServerConfig, port: u16) -> RuntimeConfig {
+        RuntimeConfig {
+            bind: config.host.clone(),
+            port,
+            hz: AtomicU32::new(config.hz.clamp(1, 500)),
+            maxclients: AtomicUsize::new(config.maxclients.clamp(1, CLIENTS_MAX)),
+            timeout_s: AtomicU64::new(config.timeout),
+            proto_max_bulk_len: AtomicUsize::new(config.proto_max_bulk_len.min(STRING_LEN_MAX_BYTES)),
+            requirepass: Mutex::new(
+                config.requirepass.as_ref().filter(|p| !p.is_empty()).map(|p| Bytes::from(p.clone())),
+            ),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn hz(&self) -> u32 {
+        self.hz.load(Ordering::Relaxed)
+    }
+
+    pub fn maxclients(&self) -> usize {
+        self.maxclients.load(Ordering::Relaxed)
+    }
+
+    pub fn timeout_s(&self) -> u64 {
+        self.timeout_s.load(Ordering::Relaxed)
+    }
+
+    pub fn proto_max_bulk_len(&self) -> usize {
+        self.proto_max_bulk_len.load(Ordering::Relaxed)
+    }
+
+    pub fn requirepass(&self) -> Option<Bytes> {
+        self.requirepass.lock().expect("config lock").clone()
+    }
+
+    fn get(&self, name: &str) -> String {
+        match name {
+            "appendonly" => "no".into(),
+            "bind" => self.bind.clone(),
+            "databases" => DATABASES_MAX.to_string(),
+            "hz" => self.hz().to_string(),
+            "maxclients" => self.maxclients().to_string(),
+            "port" => self.port.to_string(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
+            "requirepass" => self.requirepass().map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default(),
+            "save" => String::new(),
+            "timeout" => self.timeout_s().to_string(),
+            _ => unreachable!("only listed parameters are read"),
+        }
+    }
+
+    /// Every parameter whose name matches the glob `pattern`, with its value.
+    pub fn matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        PARAMETERS
+            .iter()
+            .filter(|name| crate::cmd::keys::glob_match(pattern, name.as_bytes()))
+            .map(|name| (name.to_string(), self.get(name)))
+            .collect()
+    }
+
+    /// Validates every pair, then applies them all; nothing changes if any pair is bad.
+    pub fn set_many(&self, pairs: &[(String, Bytes)]) -> Result<(), String> {
+        let mut settings = Vec::with_capacity(pairs.len());
+        for (index, (name, value)) in pairs.iter().enumerate() {
+            if !PARAMETERS.contains(&name.as_str()) {
+                return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'"));
+            }
+            let failed = |why: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {why}");
+            if pairs[..index].iter().any(|(n, _)| n == name) {
+                return Err(failed("duplicate parameter"));
+            }
+            settings.push(parse_setting(name, value).map_err(|why| failed(&why))?);
+        }
+        for setting in settings {
+            self.apply(setting);
+        }
+        Ok(())
+    }
+
+    fn apply(&self, setting: Setting) {
+        match setting {
+            Setting::Hz(hz) => self.hz.store(hz, Ordering::Relaxed),
+            Setting::MaxClients(n) => self.maxclients.store(n, Ordering::Relaxed),
+            Setting::Timeout(s) => self.timeout_s.store(s, Ordering::Relaxed),
+            Setting::ProtoMaxBulkLen(n) => self.proto_max_bulk_len.store(n, Ordering::Relaxed),
+            Setting::RequirePass(p) => *self.requirepass.lock().expect("config lock") = p,
+        }
+    }
+}
+
+fn parse_integer(value: &[u8]) -> Result<i64, String> {
+    crate::cmd::args::parse_i64(value).ok_or_else(|| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn in_range(value: i64, low: i64, high: i64) -> Result<i64, String> {
+    if value < low || value > high {
+        return Err(format!("argument must be between {low} and {high} inclusive"));
+    }
+    Ok(value)
+}
+
+fn parse_setting(name: &str, value: &[u8]) -> Result<Setting, String> {
+    Ok(match name {
+        // Redis accepts any non-negative hz and clamps it to 1..=500.
+        "hz" => Setting::Hz(in_range(parse_integer(value)?, 0, i32::MAX as i64)?.clamp(1, 500) as u32),
+        "maxclients" => Setting::MaxClients(in_range(parse_integer(value)?, 1, CLIENTS_MAX as i64)? as usize),
+        "timeout" => Setting::Timeout(in_range(parse_integer(value)?, 0, i32::MAX as i64)? as u64),
+        "proto-max-bulk-len" => {
+            let text = String::from_utf8_lossy(value);
+            let bytes = parse_memory(&text).map_err(|_| "argument must be a memory value".to_string())?;
+            let (low, high) = (PROTO_MAX_BULK_LEN_MIN_BYTES as i64, STRING_LEN_MAX_BYTES as i64);
+            Setting::ProtoMaxBulkLen(in_range(bytes as i64, low, high)? as usize)
+        }
+        "requirepass" => Setting::RequirePass((!value.is_empty()).then(|| Bytes::copy_from_slice(value))),
+        _ => return Err("can't set immutable config".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_parse_with_redis_units() {
+        assert_eq!(parse_memory("512mb"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_memory("1k"), Ok(1000));
+        assert_eq!(parse_memory("1KB"), Ok(1024));
+        assert_eq!(parse_memory("100"), Ok(100));
+        assert!(parse_memory("1tb").is_err());
+        assert!(parse_memory("x").is_err());
+    }
+
+    #[test]
+    fn config_set_is_all_or_nothing() {
+        let config = RuntimeConfig::new(&ServerConfig::default(), 6379);
+        let pairs = vec![("hz".to_string(), Bytes::from("50")), ("port".to_string(), Bytes::from("1"))];
+        let error = config.set_many(&pairs).unwrap_err();
+        assert_eq!(error, "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config");
+        assert_eq!(config.hz(), 10, "nothing applied");
+        config.set_many(&pairs[..1]).unwrap();
+        assert_eq!(config.hz(), 50);
+    }
+
+    #[test]
+    fn config_get_matches_globs() {
+        let config = RuntimeConfig::new(&ServerConfig::default(), 7000);
+        assert_eq!(config.matching(b"port"), vec![("port".to_string(), "7000".to_string())]);
+        assert_eq!(config.matching(b"*max*").len(), 2);
+        assert!(config.matching(b"nosuch").is_empty());
+    }
+}

@@ -1,0 +1,226 @@
+//! One client connection: read, decode every complete request in the buffer, execute each in
+//! order, encode the replies into one buffer and write them with one write.
+//!
+//! A malformed request gets `-ERR Protocol error: ...` after the replies of the requests that
+//! preceded it, and the connection closes, as Redis does. A bad command only gets an error
+//! reply. Nothing the peer declares sizes an allocation: the decoder checks limits first, and
+//! the unparsed input may not grow past `QUERY_BUFFER_MAX_BYTES`.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ember_net::Conn;
+use ember_proto::{decode_request, encode, Frame, Limits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+use crate::clients::ClientEntry;
+use crate::cmd::table::{flag, Handler, Route};
+use crate::cmd::{lookup, CmdError, CommandSpec, Session, SessionCtx};
+use crate::limits::{PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES};
+use crate::shard::{run_data, Job, ShardLocal};
+use crate::slot::shard_of_key;
+
+pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
+    let shared = local.shared.clone();
+    let (Ok(peer), Ok(local_addr)) = (conn.peer_addr(), conn.local_addr()) else {
+        return;
+    };
+    let now_ms = local.env.unix_ms();
+    let Some(client) = shared.clients.register(peer, local_addr, now_ms, shared.config.maxclients()) else {
+        shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let mut conn = conn;
+        let _ = conn.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    };
+    shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+    let _ = conn.set_nodelay(true);
+    let id = client.id;
+    let mut session = Session::new(id, shared.config.requirepass().is_none());
+    let (reader, writer) = conn.into_split();
+    let mut connection = Connection { local: local.clone(), client, reader, writer };
+    if let Err(reason) = connection.run(&mut session).await {
+        tracing::debug!(client = id, %reason, "connection closed");
+    }
+    shared.clients.unregister(id);
+}
+
+struct Connection {
+    local: Rc<ShardLocal>,
+    client: std::sync::Arc<ClientEntry>,
+    reader: ember_net::ConnReader,
+    writer: ember_net::ConnWriter,
+}
+
+impl Connection {
+    async fn run(&mut self, session: &mut Session) -> Result<(), String> {
+        let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        loop {
+            if input.capacity() - input.len() < READ_CHUNK_BYTES / 2 {
+                input.reserve(READ_CHUNK_BYTES);
+            }
+            let read = self.read(&mut input).await?;
+            if read == 0 {
+                return Ok(());
+            }
+            let counters = &self.local.shared.stats.shards[self.local.id];
+            counters.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
+            let outcome = self.execute_buffered(session, &mut input, &mut output).await;
+            self.flush(&mut output).await?;
+            outcome?;
+            if input.len() > QUERY_BUFFER_MAX_BYTES {
+                return Err("query buffer limit exceeded".into());
+            }
+        }
+    }
+
+    /// Reads more input, honouring the idle `timeout` setting.
+    async fn read(&mut self, input: &mut BytesMut) -> Result<usize, String> {
+        let timeout_s = self.local.shared.config.timeout_s();
+        let read = self.reader.read_buf(input);
+        let result = if timeout_s == 0 {
+            read.await
+        } else {
+            match self.local.env.timeout(Duration::from_secs(timeout_s), read).await {
+                Ok(result) => result,
+                Err(_) => return Err("idle timeout".into()),
+            }
+        };
+        result.map_err(|e| e.to_string())
+    }
+
+    async fn flush(&mut self, output: &mut BytesMut) -> Result<(), String> {
+        if output.is_empty() {
+            return Ok(());
+        }
+        let counters = &self.local.shared.stats.shards[self.local.id];
+        counters.net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
+        self.writer.write_all(output).await.map_err(|e| e.to_string())?;
+        output.clear();
+        Ok(())
+    }
+
+    /// Executes every complete request in `input`. Err ends the connection after the replies
+    /// gathered so far (and the protocol error, if that was the reason) are written.
+    async fn execute_buffered(&mut self, session: &mut Session, input: &mut BytesMut, output: &mut BytesMut) -> Result<(), String> {
+        let limits = Limits {
+            bulk_len_max_bytes: self.local.shared.config.proto_max_bulk_len(),
+            ..Limits::default()
+        };
+        for _ in 0..PIPELINE_BATCH_MAX.max(input.len()) {
+            let argv = match decode_request(input, &limits) {
+                Ok(Some(argv)) => argv,
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    let line = format!("-ERR Protocol error: {error}\r\n");
+                    output.extend_from_slice(line.as_bytes());
+                    return Err(format!("protocol error: {error}"));
+                }
+            };
+            if argv.is_empty() {
+                continue;
+            }
+            let frame = self.dispatch(session, argv).await;
+            encode(&frame, session.protocol, output);
+            if session.closing {
+                return Err("client quit".into());
+            }
+            if output.len() >= REPLY_BUFFER_FLUSH_BYTES {
+                self.flush(output).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks the command up, checks arity and authentication, and runs it.
+    async fn dispatch(&mut self, session: &mut Session, argv: Vec<Bytes>) -> Frame {
+        let (spec, skip) = match resolve(&argv) {
+            Ok(found) => found,
+            Err(error) => return error.to_frame(),
+        };
+        if !session.authenticated && !spec.has(flag::NO_AUTH) {
+            return CmdError::NoAuth.to_frame();
+        }
+        let now_ms = self.local.env.unix_ms();
+        self.client.touch(now_ms, spec.name);
+        let counters = &self.local.shared.stats.shards[self.local.id];
+        counters.commands.fetch_add(1, Ordering::Relaxed);
+        match spec.handler {
+            Handler::Session(handler) => {
+                let mut ctx = SessionCtx { session, shared: &self.local.shared, now_ms };
+                let mut args = crate::cmd::Args::new(&argv, skip);
+                handler(&mut ctx, &mut args).unwrap_or_else(|e| e.to_frame())
+            }
+            Handler::Data(handler) => self.execute_data(spec, handler, argv, skip, session).await,
+            Handler::Container => unreachable!("resolve() picks a subcommand"),
+        }
+    }
+
+    /// Runs a data command on the store(s) that own its keys.
+    async fn execute_data(&mut self, spec: &'static CommandSpec, handler: crate::cmd::DataFn, argv: Vec<Bytes>, skip: usize, session: &Session) -> Frame {
+        let local = &self.local;
+        let shards = target_shards(spec, &argv, local.shared.shard_count);
+        let (db, protocol) = (session.db, session.protocol);
+        if let [shard] = shards[..] {
+            if shard == local.id {
+                let mut store = local.acquire().await;
+                let now_ms = local.env.unix_ms();
+                let frame = run_data(handler, &argv, skip, db, protocol, &local.shared, &mut [&mut *store], now_ms);
+                local.put_back(store);
+                return frame;
+            }
+            let (reply, receive) = oneshot::channel();
+            let job = Job { handler, argv, skip, db, protocol, reply };
+            return local.exec_remote(shard, job, receive).await;
+        }
+        let mut stores = local.borrow_many(&shards).await;
+        let now_ms = local.env.unix_ms();
+        let frame = {
+            let mut refs: Vec<&mut crate::keyspace::Store> = stores.iter_mut().map(|s| &mut **s).collect();
+            run_data(handler, &argv, skip, db, protocol, &local.shared, &mut refs, now_ms)
+        };
+        local.return_many(stores);
+        frame
+    }
+}
+
+/// Finds the command (and subcommand) and checks arity, with Redis's errors.
+fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, usize), CmdError> {
+    let Some(spec) = lookup(&argv[0]) else {
+        return Err(CmdError::UnknownCommand { name: argv[0].clone(), args: argv[1..].to_vec() });
+    };
+    let (spec, skip) = match (spec.subcommands.is_empty(), argv.get(1)) {
+        (false, Some(sub)) => match spec.subcommand(sub) {
+            Some(found) => (found, 2),
+            None => {
+                return Err(CmdError::UnknownSubcommand { command: spec.name.to_string(), sub: sub.clone() });
+            }
+        },
+        _ => (spec, 1),
+    };
+    if matches!(spec.handler, Handler::Container) || !spec.arity_ok(argv.len()) {
+        return Err(CmdError::WrongArity { command: spec.name.to_string() });
+    }
+    Ok((spec, skip))
+}
+
+/// The sorted, distinct shards a data command needs.
+fn target_shards(spec: &CommandSpec, argv: &[Bytes], shard_count: usize) -> Vec<usize> {
+    let mut shards: Vec<usize> = match spec.route {
+        Route::Keys => spec.key_positions(argv.len()).map(|i| shard_of_key(&argv[i], shard_count)).collect(),
+        Route::AllShards => (0..shard_count).collect(),
+        Route::ScanCursor => {
+            // An unparsable cursor is reported by the handler; any shard will do for that.
+            let cursor = crate::cmd::keys::parse_cursor(&argv[1]).unwrap_or(0);
+            vec![crate::cmd::keys::scan_shard(cursor, shard_count)]
+        }
+        Route::None => unreachable!("session commands use no store"),
+    };
+    shards.sort_unstable();
+    shards.dedup();
+    assert!(!shards.is_empty(), "{} needs at least one shard", spec.name);
+    shards
+}

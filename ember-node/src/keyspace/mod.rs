@@ -1,0 +1,419 @@
+//! The keyspace of one shard: its sixteen databases, lazy and active expiry, SCAN and random
+//! sampling. Synchronous and sans-IO: every call that can observe time is given `now_ms`
+//! (unix milliseconds from `Env`), so the same code runs under the simulator's clock.
+//!
+//! Layout follows Redis's two-dictionary design: `keys` maps a key to its value, `expires`
+//! holds only keys that have a TTL (sharing the key's allocation), so the active expiry
+//! cycle samples only keys that can expire and costs nothing for keys without one.
+
+pub mod table;
+pub mod value;
+
+use ahash::RandomState;
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::limits::{DATABASES_MAX, EXPIRE_ROUNDS_MAX, EXPIRE_SAMPLE_KEYS};
+pub use table::Table;
+pub use value::Value;
+
+/// Bytes accounted per entry beyond its key and value: the table slot, the value header and
+/// the allocator's share. A model, not a measurement; issue 4 replaces it with real sizes.
+const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+/// What a write does to the key's TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttl {
+    /// Drop any TTL (plain SET).
+    Clear,
+    /// Leave the TTL as it is (KEEPTTL, APPEND, SETRANGE, INCR).
+    Keep,
+    /// Expire at this unix time in ms.
+    At(u64),
+}
+
+#[derive(Default, Clone, Copy, Debug)]
+pub struct StoreStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+}
+
+pub struct Db {
+    keys: Table<Value>,
+    expires: Table<u64>,
+}
+
+pub struct Store {
+    pub id: usize,
+    dbs: Vec<Db>,
+    rng: ChaCha8Rng,
+    used_bytes: usize,
+    pub stats: StoreStats,
+}
+
+/// What one run of the active expiry cycle did.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpireCycle {
+    pub sampled: usize,
+    pub expired: usize,
+}
+
+impl Store {
+    /// `hasher` seeds every table (so iteration replays from a seed); `rng` drives sampling.
+    pub fn new(id: usize, hasher: RandomState, rng: ChaCha8Rng) -> Store {
+        let dbs = (0..DATABASES_MAX)
+            .map(|_| Db {
+                keys: Table::new(hasher.clone()),
+                expires: Table::new(hasher.clone()),
+            })
+            .collect();
+        Store {
+            id,
+            dbs,
+            rng,
+            used_bytes: 0,
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// A store with fixed seeds, for tests.
+    pub fn for_tests() -> Store {
+        Store::new(
+            0,
+            RandomState::with_seeds(1, 2, 3, 4),
+            ChaCha8Rng::seed_from_u64(7),
+        )
+    }
+
+    fn db(&mut self, db: usize) -> &mut Db {
+        assert!(db < DATABASES_MAX, "db index checked by SELECT");
+        &mut self.dbs[db]
+    }
+
+    /// Deletes the key if its TTL has passed; true when it did. Redis counts a key as expired
+    /// only once `now` is strictly past its expiry time.
+    fn expire_if_due(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        let due = match self.db(db).expires.get(key) {
+            Some(&at) => now_ms > at,
+            None => false,
+        };
+        if due {
+            self.delete(db, key);
+            self.stats.expired_keys += 1;
+        }
+        due
+    }
+
+    /// A read lookup: lazy expiry, and counts a hit or a miss as Redis's INFO does.
+    pub fn get(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Value> {
+        self.expire_if_due(db, key, now_ms);
+        let found = self.dbs[db].keys.contains(key);
+        if found {
+            self.stats.keyspace_hits += 1;
+        } else {
+            self.stats.keyspace_misses += 1;
+        }
+        self.dbs[db].keys.get(key)
+    }
+
+    /// A lookup for writing: lazy expiry, no hit/miss accounting.
+    pub fn get_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.expire_if_due(db, key, now_ms);
+        self.db(db).keys.get_mut(key)
+    }
+
+    pub fn exists(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        self.expire_if_due(db, key, now_ms);
+        self.db(db).keys.contains(key)
+    }
+
+    /// Stores `value` under `key`, replacing any value of any type. An expiry time already in
+    /// the past deletes the key instead, as Redis does for SET with a past EXAT.
+    pub fn insert(&mut self, db: usize, key: &[u8], value: Value, ttl: Ttl, now_ms: u64) {
+        if let Ttl::At(at) = ttl {
+            if now_ms > at {
+                self.delete(db, key);
+                return;
+            }
+        }
+        let added = key.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
+        let database = self.db(db);
+        let previous = database.keys.insert(key, value);
+        let removed = previous.map_or(0, |v| key.len() + v.size_bytes() + ENTRY_OVERHEAD_BYTES);
+        match ttl {
+            Ttl::Keep => {}
+            Ttl::Clear => {
+                database.expires.remove(key);
+            }
+            Ttl::At(at) => {
+                let (stored, _) = database.keys.get_key_value(key).expect("inserted above");
+                let stored = stored.clone();
+                database.expires.insert_shared(stored, at);
+            }
+        }
+        self.used_bytes = self.used_bytes + added - removed;
+    }
+
+    /// Called after a value was changed in place through `get_mut`, with its size before.
+    pub fn resized(&mut self, size_before: usize, size_after: usize) {
+        self.used_bytes = self.used_bytes + size_after - size_before;
+    }
+
+    /// Removes a live key; `None` when it was missing or had expired.
+    pub fn remove(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<(Bytes, Value)> {
+        if self.expire_if_due(db, key, now_ms) {
+            return None;
+        }
+        self.delete(db, key)
+    }
+
+    fn delete(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Value)> {
+        let database = self.db(db);
+        let (stored, value) = database.keys.remove(key)?;
+        database.expires.remove(key);
+        let size = stored.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
+        assert!(self.used_bytes >= size);
+        self.used_bytes -= size;
+        Some((stored, value))
+    }
+
+    /// The key's expiry time, for a key the caller knows is live.
+    pub fn expire_at(&self, db: usize, key: &[u8]) -> Option<u64> {
+        self.dbs[db].expires.get(key).copied()
+    }
+
+    /// Sets or clears the TTL of an existing key; false when the key does not exist.
+    pub fn set_expire_at(&mut self, db: usize, key: &[u8], at: Option<u64>) -> bool {
+        let database = self.db(db);
+        let Some((stored, _)) = database.keys.get_key_value(key) else {
+            return false;
+        };
+        let stored = stored.clone();
+        match at {
+            Some(at) => {
+                database.expires.insert_shared(stored, at);
+            }
+            None => {
+                database.expires.remove(key);
+            }
+        }
+        true
+    }
+
+    /// Keys in `db`, counting keys that expired but were not yet collected (as DBSIZE does).
+    pub fn len(&self, db: usize) -> usize {
+        self.dbs[db].keys.len()
+    }
+
+    pub fn expires_len(&self, db: usize) -> usize {
+        self.dbs[db].expires.len()
+    }
+
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes
+    }
+
+    /// Empties one database and returns its tables so the caller may free them off the hot path.
+    pub fn flush_db(&mut self, db: usize) -> Vec<Vec<(Bytes, Value)>> {
+        let database = self.db(db);
+        let freed: usize = database
+            .keys
+            .iter()
+            .map(|(k, v)| k.len() + v.size_bytes() + ENTRY_OVERHEAD_BYTES)
+            .sum();
+        database.expires.clear();
+        let taken = database.keys.take_all();
+        assert!(self.used_bytes >= freed);
+        self.used_bytes -= freed;
+        taken
+    }
+
+    /// One SCAN step over `db`: visits buckets until `count` keys were seen or the table ends.
+    /// Expired keys are collected on the way and never returned.
+    pub fn scan(
+        &mut self,
+        db: usize,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        mut keep: impl FnMut(&Bytes, &Value) -> bool,
+    ) -> (u64, Vec<Bytes>) {
+        assert!(count > 0);
+        let mut found: Vec<(Bytes, bool)> = Vec::new();
+        let mut cursor = cursor;
+        // Each step visits one bucket; cap the steps so sparse tables cannot stall the shard.
+        let steps_max = count.saturating_mul(10).max(100);
+        let database = &self.dbs[db];
+        for _ in 0..steps_max {
+            cursor = database.keys.scan(cursor, |key, value| {
+                found.push((key.clone(), keep(key, value)));
+            });
+            if cursor == 0 || found.len() >= count {
+                break;
+            }
+        }
+        let mut keys = Vec::with_capacity(found.len());
+        for (key, wanted) in found {
+            if !self.expire_if_due(db, &key, now_ms) && wanted {
+                keys.push(key);
+            }
+        }
+        (cursor, keys)
+    }
+
+    /// A random live key of `db`, expiring the dead ones it meets on the way.
+    pub fn random_key(&mut self, db: usize, now_ms: u64) -> Option<Bytes> {
+        // Bounded: if every sampled key was expired, report what we have rather than spin.
+        for _ in 0..100 {
+            let key = {
+                let database = &self.dbs[db];
+                let (key, _) = database.keys.random(&mut self.rng)?;
+                key.clone()
+            };
+            if !self.expire_if_due(db, &key, now_ms) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// Draws from the store's own seeded generator (used to pick among shards).
+    pub fn random_below(&mut self, bound: usize) -> usize {
+        assert!(bound > 0);
+        self.rng.gen_range(0..bound)
+    }
+
+    /// One tick of active expiry: in every database, samples keys that have a TTL and deletes
+    /// the dead ones, repeating while more than a quarter of a sample had expired, until
+    /// `over_budget` says the tick's time is spent or `EXPIRE_ROUNDS_MAX` rounds ran.
+    pub fn active_expire(&mut self, now_ms: u64, over_budget: &mut dyn FnMut() -> bool) -> ExpireCycle {
+        let mut cycle = ExpireCycle::default();
+        for db in 0..DATABASES_MAX {
+            for _ in 0..EXPIRE_ROUNDS_MAX {
+                if self.dbs[db].expires.is_empty() || over_budget() {
+                    break;
+                }
+                let (sampled, expired) = self.expire_round(db, now_ms);
+                cycle.sampled += sampled;
+                cycle.expired += expired;
+                if expired * 4 <= sampled {
+                    break;
+                }
+            }
+        }
+        cycle
+    }
+
+    fn expire_round(&mut self, db: usize, now_ms: u64) -> (usize, usize) {
+        let samples = EXPIRE_SAMPLE_KEYS.min(self.dbs[db].expires.len());
+        let mut dead = Vec::new();
+        for _ in 0..samples {
+            if let Some((key, &at)) = self.dbs[db].expires.random(&mut self.rng) {
+                if now_ms > at {
+                    dead.push(key.clone());
+                }
+            }
+        }
+        let mut expired = 0;
+        for key in dead {
+            // A key can be sampled twice in one round; only the first delete counts.
+            if self.delete(db, &key).is_some() {
+                self.stats.expired_keys += 1;
+                expired += 1;
+            }
+        }
+        (samples, expired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    #[test]
+    fn lazy_expiry_hides_and_removes_dead_keys() {
+        let mut store = Store::for_tests();
+        store.insert(0, s("k").as_ref(), Value::Str(s("v")), Ttl::At(1000), 0);
+        assert!(store.get(0, b"k", 1000).is_some(), "alive at its expiry instant");
+        assert!(store.get(0, b"k", 1001).is_none());
+        assert_eq!(store.len(0), 0);
+        assert_eq!(store.stats.expired_keys, 1);
+        assert_eq!(store.used_bytes(), 0);
+    }
+
+    #[test]
+    fn set_clears_ttl_and_keepttl_keeps_it() {
+        let mut store = Store::for_tests();
+        store.insert(0, s("k").as_ref(), Value::Str(s("v")), Ttl::At(5000), 0);
+        store.insert(0, s("k").as_ref(), Value::Str(s("w")), Ttl::Keep, 0);
+        assert_eq!(store.expire_at(0, b"k"), Some(5000));
+        store.insert(0, s("k").as_ref(), Value::Str(s("x")), Ttl::Clear, 0);
+        assert_eq!(store.expire_at(0, b"k"), None);
+        assert_eq!(store.expires_len(0), 0);
+    }
+
+    #[test]
+    fn active_expiry_collects_dead_keys_without_touching_live_ones() {
+        let mut store = Store::for_tests();
+        for i in 0..1000 {
+            store.insert(0, s(&format!("dead:{i}")).as_ref(), Value::Str(s("v")), Ttl::At(10), 0);
+            store.insert(0, s(&format!("live:{i}")).as_ref(), Value::Str(s("v")), Ttl::Clear, 0);
+        }
+        let mut total = 0;
+        for _ in 0..200 {
+            total += store.active_expire(100, &mut || false).expired;
+        }
+        assert_eq!(total, 1000);
+        assert_eq!(store.len(0), 1000);
+        assert_eq!(store.expires_len(0), 0);
+    }
+
+    #[test]
+    fn active_expiry_is_free_without_ttls() {
+        let mut store = Store::for_tests();
+        for i in 0..1000 {
+            store.insert(0, s(&format!("k{i}")).as_ref(), Value::Str(s("v")), Ttl::Clear, 0);
+        }
+        assert_eq!(store.active_expire(100, &mut || false), ExpireCycle::default());
+    }
+
+    #[test]
+    fn databases_are_separate_and_flush_accounts_memory() {
+        let mut store = Store::for_tests();
+        store.insert(0, s("a").as_ref(), Value::Str(s("1")), Ttl::Clear, 0);
+        store.insert(3, s("a").as_ref(), Value::Str(s("2")), Ttl::At(99), 0);
+        assert_eq!(store.len(0), 1);
+        assert_eq!(store.len(3), 1);
+        store.flush_db(3);
+        assert_eq!(store.len(3), 0);
+        assert_eq!(store.expires_len(3), 0);
+        assert_eq!(store.used_bytes(), 1 + 1 + ENTRY_OVERHEAD_BYTES);
+    }
+
+    #[test]
+    fn scan_returns_each_live_key_once() {
+        let mut store = Store::for_tests();
+        for i in 0..300 {
+            store.insert(0, s(&format!("k{i}")).as_ref(), Value::Str(s("v")), Ttl::Clear, 0);
+        }
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        loop {
+            let (next, keys) = store.scan(0, cursor, 10, 0, |_, _| true);
+            seen.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 300);
+    }
+}

@@ -1,0 +1,153 @@
+//! Starting a node: bind the listener, start the shards, accept connections and hand each
+//! to a shard in turn. `Shared` is the little state every shard can read: configuration, the
+//! client registry and counters. Everything else is owned by a shard.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ember_net::{Env, ShardFactory};
+use rand::Rng;
+use tokio::sync::mpsc;
+
+use crate::clients::ClientRegistry;
+use crate::config::{RuntimeConfig, ServerConfig};
+use crate::limits::SHARDS_MAX;
+use crate::shard::{self, ShardMsg, ShardPeer};
+
+/// Counters one shard writes and anyone reads; padded so shards never share a cache line.
+#[repr(align(128))]
+#[derive(Default)]
+pub struct ShardCounters {
+    pub commands: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub shards: Vec<ShardCounters>,
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+}
+
+impl Stats {
+    pub fn total(&self, field: impl Fn(&ShardCounters) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+    }
+
+    pub fn reset(&self) {
+        for shard in &self.shards {
+            shard.commands.store(0, Ordering::Relaxed);
+            shard.net_input_bytes.store(0, Ordering::Relaxed);
+            shard.net_output_bytes.store(0, Ordering::Relaxed);
+        }
+        self.connections_received.store(0, Ordering::Relaxed);
+        self.rejected_connections.store(0, Ordering::Relaxed);
+    }
+}
+
+pub struct Shared {
+    pub shard_count: usize,
+    pub config: RuntimeConfig,
+    pub clients: ClientRegistry,
+    pub stats: Stats,
+    pub started_unix_ms: u64,
+    pub process_id: u32,
+    pub run_id: String,
+    pub simulated: bool,
+}
+
+/// A node that is listening: where, and the task running it.
+pub struct Started {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+}
+
+/// Binds, starts the shards and serves until the process (or simulated host) ends.
+pub async fn run(env: Env, config: ServerConfig) -> io::Result<()> {
+    let (started, accept) = start(env, config).await?;
+    tracing::info!(addr = %started.addr, "ember listening");
+    accept.await
+}
+
+/// Binds and starts the shards; returns the bound address and the accept loop to drive.
+pub async fn start(env: Env, config: ServerConfig) -> io::Result<(Started, impl std::future::Future<Output = io::Result<()>>)> {
+    let shard_count = config.shards.unwrap_or_else(|| env.cores()).clamp(1, SHARDS_MAX);
+    let host: std::net::IpAddr = config.host.parse().map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("--host '{}' is not an IP address", config.host))
+    })?;
+    let listener = env.bind(SocketAddr::new(host, config.port)).await?;
+    let addr = listener.local_addr()?;
+    let mut run_id_rng = env.rng("run-id");
+    let run_id: String = (0..40).map(|_| char::from_digit(run_id_rng.gen_range(0..16), 16).expect("hex digit")).collect();
+    let shared = Arc::new(Shared {
+        shard_count,
+        config: RuntimeConfig::new(&config, addr.port()),
+        clients: ClientRegistry::default(),
+        stats: Stats {
+            shards: (0..shard_count).map(|_| ShardCounters::default()).collect(),
+            ..Stats::default()
+        },
+        started_unix_ms: env.unix_ms(),
+        process_id: std::process::id(),
+        run_id,
+        simulated: env.is_simulated(),
+    });
+    let peers = start_shards(&env, &shared);
+    let accept = accept_loop(env, listener, peers);
+    Ok((Started { addr, shared }, accept))
+}
+
+/// Builds every shard's channels first (each shard needs all peers' senders), then starts them.
+fn start_shards(env: &Env, shared: &Arc<Shared>) -> Arc<Vec<ShardPeer>> {
+    let count = shared.shard_count;
+    let mut peers = Vec::with_capacity(count);
+    let mut inboxes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (messages, messages_rx) = mpsc::channel(shard::INBOX_CAPACITY);
+        let (returns, returns_rx) = mpsc::unbounded_channel();
+        peers.push(ShardPeer { messages, returns });
+        inboxes.push(Some((messages_rx, returns_rx)));
+    }
+    let peers = Arc::new(peers);
+    let inboxes = Arc::new(Mutex::new(inboxes));
+    let factory: ShardFactory = {
+        let (shared, peers) = (shared.clone(), peers.clone());
+        Arc::new(move |id, env| {
+            let inbox = inboxes.lock().expect("inbox lock")[id].take().expect("each shard starts once");
+            Box::pin(shard::run(id, env, shared.clone(), peers.clone(), inbox))
+        })
+    };
+    // The shards live as long as the node; their handles are not joined.
+    let _shards = env.spawn_shards(count, factory);
+    peers
+}
+
+async fn accept_loop(env: Env, listener: ember_net::Listener, peers: Arc<Vec<ShardPeer>>) -> io::Result<()> {
+    let mut next = 0usize;
+    loop {
+        let (conn, _addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Running out of descriptors must not end the server; back off and retry.
+                tracing::warn!(%error, "accept failed");
+                env.sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let detached = match conn.detach() {
+            Ok(detached) => detached,
+            Err(error) => {
+                tracing::warn!(%error, "could not hand a connection to a shard");
+                continue;
+            }
+        };
+        let shard = next % peers.len();
+        next = next.wrapping_add(1);
+        if peers[shard].messages.send(ShardMsg::Connection(detached)).await.is_err() {
+            return Err(io::Error::other(format!("shard {shard} stopped")));
+        }
+    }
+}

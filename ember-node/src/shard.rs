@@ -1,0 +1,213 @@
+//! A shard: one thread (production) or one task (simulation) that owns a `Store` and serves
+//! the connections assigned to it.
+//!
+//! Data commands run where their keys live:
+//! - keys on this shard: inline, synchronously, with no channel and no extra allocation;
+//! - keys on one other shard: the request goes to that shard's inbox, the reply comes back on
+//!   a oneshot;
+//! - keys on several shards (MSET, RENAME, DEL k1 k2 ...) or all shards (DBSIZE, KEYS): the
+//!   connection borrows every needed store, in ascending shard order, runs the same handler
+//!   over all of them, and gives them back. Owning every store at once makes the command
+//!   atomic: no other command can observe a half-applied state. Borrowing in one global order
+//!   makes it deadlock-free.
+//!
+//! A store is "lent" by moving its `Box` to the borrower; while it is away, everyone else who
+//! needs it waits on `returned`. Returns arrive on a separate channel so that they are never
+//! stuck behind a request that is itself waiting for the store.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ember_net::{DetachedConn, Env};
+use ember_proto::{Frame, Protocol};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::cmd::{Args, Ctx, DataFn};
+use crate::keyspace::Store;
+use crate::limits::EXPIRE_TICK_BUDGET_PERCENT;
+use crate::server::Shared;
+
+/// Requests a shard's inbox holds before senders wait. Each connection has at most one
+/// request in flight, so this only bounds bursts of new connections and borrows.
+pub const INBOX_CAPACITY: usize = 4096;
+
+/// A data command sent to the shard that owns its keys.
+pub struct Job {
+    pub handler: DataFn,
+    pub argv: Vec<Bytes>,
+    pub skip: usize,
+    pub db: usize,
+    pub protocol: Protocol,
+    pub reply: oneshot::Sender<Frame>,
+}
+
+pub enum ShardMsg {
+    /// A new client connection assigned to this shard.
+    Connection(DetachedConn),
+    /// Run a data command on this shard's store.
+    Exec(Job),
+    /// Hand this shard's store to a borrower; it comes back on the returns channel.
+    Lend(oneshot::Sender<Box<Store>>),
+}
+
+/// How other shards reach this one.
+pub struct ShardPeer {
+    pub messages: mpsc::Sender<ShardMsg>,
+    pub returns: mpsc::UnboundedSender<Box<Store>>,
+}
+
+/// What a shard's tasks share on its own thread.
+pub struct ShardLocal {
+    pub id: usize,
+    pub env: Env,
+    pub shared: Arc<Shared>,
+    pub peers: Arc<Vec<ShardPeer>>,
+    store: RefCell<Option<Box<Store>>>,
+    returned: Notify,
+}
+
+impl ShardLocal {
+    /// Takes this shard's store, waiting while it is lent out.
+    pub async fn acquire(&self) -> Box<Store> {
+        loop {
+            if let Some(store) = self.store.borrow_mut().take() {
+                return store;
+            }
+            let notified = self.returned.notified();
+            tokio::pin!(notified);
+            // Register before re-checking, so a return between the check and the wait is seen.
+            notified.as_mut().enable();
+            if let Some(store) = self.store.borrow_mut().take() {
+                return store;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn put_back(&self, store: Box<Store>) {
+        assert_eq!(store.id, self.id, "a store returns to its own shard");
+        let previous = self.store.borrow_mut().replace(store);
+        assert!(previous.is_none(), "store {} returned twice", self.id);
+        self.returned.notify_waiters();
+    }
+
+    /// Borrows the stores of `shards` (sorted, distinct) in ascending order.
+    pub async fn borrow_many(&self, shards: &[usize]) -> Vec<Box<Store>> {
+        debug_assert!(shards.windows(2).all(|w| w[0] < w[1]));
+        let mut stores = Vec::with_capacity(shards.len());
+        for &shard in shards {
+            let store = if shard == self.id {
+                self.acquire().await
+            } else {
+                let (reply, receive) = oneshot::channel();
+                let sent = self.peers[shard].messages.send(ShardMsg::Lend(reply)).await;
+                assert!(sent.is_ok(), "shard {shard} stopped");
+                receive.await.expect("a lending shard always answers")
+            };
+            assert_eq!(store.id, shard);
+            stores.push(store);
+        }
+        stores
+    }
+
+    pub fn return_many(&self, stores: Vec<Box<Store>>) {
+        for store in stores {
+            if store.id == self.id {
+                self.put_back(store);
+            } else {
+                let shard = store.id;
+                let sent = self.peers[shard].returns.send(store);
+                assert!(sent.is_ok(), "shard {shard} stopped");
+            }
+        }
+    }
+
+    /// Sends a data command to the shard that owns its keys and waits for the reply.
+    pub async fn exec_remote(&self, shard: usize, job: Job, reply: oneshot::Receiver<Frame>) -> Frame {
+        assert_ne!(shard, self.id);
+        let sent = self.peers[shard].messages.send(ShardMsg::Exec(job)).await;
+        assert!(sent.is_ok(), "shard {shard} stopped");
+        reply.await.expect("an executing shard always answers")
+    }
+}
+
+/// Runs a data handler over the given stores and turns its error into an error reply.
+pub fn run_data(handler: DataFn, argv: &[Bytes], skip: usize, db: usize, protocol: Protocol, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Frame {
+    let mut ctx = Ctx::new(now_ms, db, protocol, shared, stores);
+    let mut args = Args::new(argv, skip);
+    match handler(&mut ctx, &mut args) {
+        Ok(frame) => frame,
+        Err(error) => error.to_frame(),
+    }
+}
+
+type Inbox = (mpsc::Receiver<ShardMsg>, mpsc::UnboundedReceiver<Box<Store>>);
+
+/// A shard's life: create its store, start its background tasks, then serve its inbox.
+pub async fn run(id: usize, env: Env, shared: Arc<Shared>, peers: Arc<Vec<ShardPeer>>, inbox: Inbox) {
+    let (mut messages, mut returns) = inbox;
+    let store = Store::new(id, env.hash_state(&format!("store-{id}")), env.rng(&format!("store-{id}")));
+    let local = Rc::new(ShardLocal {
+        id,
+        env: env.clone(),
+        shared,
+        peers,
+        store: RefCell::new(Some(Box::new(store))),
+        returned: Notify::new(),
+    });
+    let pump = local.clone();
+    env.spawn(async move {
+        while let Some(store) = returns.recv().await {
+            pump.put_back(store);
+        }
+    });
+    env.spawn(expire_loop(local.clone()));
+    while let Some(message) = messages.recv().await {
+        handle(&local, message).await;
+    }
+}
+
+async fn handle(local: &Rc<ShardLocal>, message: ShardMsg) {
+    match message {
+        ShardMsg::Connection(detached) => match detached.attach() {
+            Ok(conn) => {
+                local.env.spawn(crate::conn::serve(local.clone(), conn));
+            }
+            Err(error) => tracing::warn!(%error, "could not attach a connection"),
+        },
+        ShardMsg::Exec(job) => {
+            let mut store = local.acquire().await;
+            let now_ms = local.env.unix_ms();
+            let frame = run_data(job.handler, &job.argv, job.skip, job.db, job.protocol, &local.shared, &mut [&mut *store], now_ms);
+            local.put_back(store);
+            // The requester may have gone away (connection closed); that is fine.
+            let _ = job.reply.send(frame);
+        }
+        ShardMsg::Lend(reply) => {
+            let store = local.acquire().await;
+            if let Err(store) = reply.send(store) {
+                local.put_back(store);
+            }
+        }
+    }
+}
+
+/// Active expiry: every 1/hz seconds, sample keys with a TTL and delete the dead ones, within
+/// a share of the tick (by the Env clock). With no TTLs the tick does no work.
+async fn expire_loop(local: Rc<ShardLocal>) {
+    loop {
+        let hz = local.shared.config.hz().max(1) as u64;
+        let tick = Duration::from_millis(1000 / hz);
+        local.env.sleep(tick).await;
+        let mut store = local.acquire().await;
+        let started = local.env.now();
+        let budget = tick * EXPIRE_TICK_BUDGET_PERCENT as u32 / 100;
+        let env = local.env.clone();
+        let now_ms = env.unix_ms();
+        store.active_expire(now_ms, &mut || env.now().duration_since(started) >= budget);
+        local.put_back(store);
+    }
+}
