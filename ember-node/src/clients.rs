@@ -36,12 +36,17 @@ pub struct ClientEntry {
 impl ClientEntry {
     pub fn touch(&self, now_ms: u64, command_name: &'static str) {
         self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
-        self.last_command.store(command_name.as_ptr() as usize, Ordering::Relaxed);
+        self.last_command
+            .store(command_name.as_ptr() as usize, Ordering::Relaxed);
     }
 
     fn line(&self, now_ms: u64) -> String {
         let names = self.names.lock().expect("client names lock");
-        let text = |b: &Option<Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let text = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
         let age_s = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle_s = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
         format!(
@@ -85,7 +90,13 @@ pub struct ClientRegistry {
 
 impl ClientRegistry {
     /// Registers a new connection; `None` when `max` clients are already connected.
-    pub fn register(&self, addr: SocketAddr, local_addr: SocketAddr, now_ms: u64, max: usize) -> Option<Arc<ClientEntry>> {
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        now_ms: u64,
+        max: usize,
+    ) -> Option<Arc<ClientEntry>> {
         let mut clients = self.clients.lock().expect("client registry lock");
         if clients.len() >= max {
             return None;
@@ -107,7 +118,11 @@ impl ClientRegistry {
     }
 
     pub fn unregister(&self, id: u64) {
-        let removed = self.clients.lock().expect("client registry lock").remove(&id);
+        let removed = self
+            .clients
+            .lock()
+            .expect("client registry lock")
+            .remove(&id);
         assert!(removed.is_some(), "client {id} unregistered twice");
     }
 
@@ -122,7 +137,9 @@ impl ClientRegistry {
     }
 
     pub fn set_name(&self, id: u64, name: Option<Bytes>) {
-        self.with(id, |e| e.names.lock().expect("client names lock").name = name);
+        self.with(id, |e| {
+            e.names.lock().expect("client names lock").name = name
+        });
     }
 
     pub fn set_library(&self, id: u64, field: &str, value: Bytes) {

@@ -14,7 +14,11 @@ use crate::limits::{CLIENTS_MAX, DATABASES_MAX, STRING_LEN_MAX_BYTES};
 const PROTO_MAX_BULK_LEN_MIN_BYTES: usize = 1024 * 1024;
 
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "ember-server", version, about = "ember: a Redis-compatible, sharded, in-memory cache")]
+#[command(
+    name = "ember-server",
+    version,
+    about = "ember: a Redis-compatible, sharded, in-memory cache"
+)]
 pub struct ServerConfig {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -61,7 +65,9 @@ impl Default for ServerConfig {
 /// (k = 1000, kb = 1024), case-insensitive.
 pub fn parse_memory(text: &str) -> Result<usize, String> {
     let lower = text.trim().to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
     let multiplier: u64 = match unit {
         "" | "b" => 1,
@@ -73,8 +79,12 @@ pub fn parse_memory(text: &str) -> Result<usize, String> {
         "gb" => 1024 * 1024 * 1024,
         _ => return Err(format!("invalid memory size '{text}'")),
     };
-    let number: u64 = digits.parse().map_err(|_| format!("invalid memory size '{text}'"))?;
-    let bytes = number.checked_mul(multiplier).ok_or_else(|| format!("memory size '{text}' is too large"))?;
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid memory size '{text}'"))?;
+    let bytes = number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("memory size '{text}' is too large"))?;
     usize::try_from(bytes).map_err(|_| format!("memory size '{text}' is too large"))
 }
 
@@ -118,9 +128,15 @@ impl RuntimeConfig {
             hz: AtomicU32::new(config.hz.clamp(1, 500)),
             maxclients: AtomicUsize::new(config.maxclients.clamp(1, CLIENTS_MAX)),
             timeout_s: AtomicU64::new(config.timeout),
-            proto_max_bulk_len: AtomicUsize::new(config.proto_max_bulk_len.min(STRING_LEN_MAX_BYTES)),
+            proto_max_bulk_len: AtomicUsize::new(
+                config.proto_max_bulk_len.min(STRING_LEN_MAX_BYTES),
+            ),
             requirepass: Mutex::new(
-                config.requirepass.as_ref().filter(|p| !p.is_empty()).map(|p| Bytes::from(p.clone())),
+                config
+                    .requirepass
+                    .as_ref()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Bytes::from(p.clone())),
             ),
         }
     }
@@ -158,7 +174,10 @@ impl RuntimeConfig {
             "maxclients" => self.maxclients().to_string(),
             "port" => self.port.to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
-            "requirepass" => self.requirepass().map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default(),
+            "requirepass" => self
+                .requirepass()
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+                .unwrap_or_default(),
             "save" => String::new(),
             "timeout" => self.timeout_s().to_string(),
             _ => unreachable!("only listed parameters are read"),
@@ -179,9 +198,13 @@ impl RuntimeConfig {
         let mut settings = Vec::with_capacity(pairs.len());
         for (index, (name, value)) in pairs.iter().enumerate() {
             if !PARAMETERS.contains(&name.as_str()) {
-                return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'"));
+                return Err(format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
             }
-            let failed = |why: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {why}");
+            let failed = |why: &str| {
+                format!("CONFIG SET failed (possibly related to argument '{name}') - {why}")
+            };
             if pairs[..index].iter().any(|(n, _)| n == name) {
                 return Err(failed("duplicate parameter"));
             }
@@ -205,12 +228,15 @@ impl RuntimeConfig {
 }
 
 fn parse_integer(value: &[u8]) -> Result<i64, String> {
-    crate::cmd::args::parse_i64(value).ok_or_else(|| "argument couldn't be parsed into an integer".to_string())
+    crate::cmd::args::parse_i64(value)
+        .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())
 }
 
 fn in_range(value: i64, low: i64, high: i64) -> Result<i64, String> {
     if value < low || value > high {
-        return Err(format!("argument must be between {low} and {high} inclusive"));
+        return Err(format!(
+            "argument must be between {low} and {high} inclusive"
+        ));
     }
     Ok(value)
 }
@@ -218,16 +244,26 @@ fn in_range(value: i64, low: i64, high: i64) -> Result<i64, String> {
 fn parse_setting(name: &str, value: &[u8]) -> Result<Setting, String> {
     Ok(match name {
         // Redis accepts any non-negative hz and clamps it to 1..=500.
-        "hz" => Setting::Hz(in_range(parse_integer(value)?, 0, i32::MAX as i64)?.clamp(1, 500) as u32),
-        "maxclients" => Setting::MaxClients(in_range(parse_integer(value)?, 1, CLIENTS_MAX as i64)? as usize),
+        "hz" => {
+            Setting::Hz(in_range(parse_integer(value)?, 0, i32::MAX as i64)?.clamp(1, 500) as u32)
+        }
+        "maxclients" => {
+            Setting::MaxClients(in_range(parse_integer(value)?, 1, CLIENTS_MAX as i64)? as usize)
+        }
         "timeout" => Setting::Timeout(in_range(parse_integer(value)?, 0, i32::MAX as i64)? as u64),
         "proto-max-bulk-len" => {
             let text = String::from_utf8_lossy(value);
-            let bytes = parse_memory(&text).map_err(|_| "argument must be a memory value".to_string())?;
-            let (low, high) = (PROTO_MAX_BULK_LEN_MIN_BYTES as i64, STRING_LEN_MAX_BYTES as i64);
+            let bytes =
+                parse_memory(&text).map_err(|_| "argument must be a memory value".to_string())?;
+            let (low, high) = (
+                PROTO_MAX_BULK_LEN_MIN_BYTES as i64,
+                STRING_LEN_MAX_BYTES as i64,
+            );
             Setting::ProtoMaxBulkLen(in_range(bytes as i64, low, high)? as usize)
         }
-        "requirepass" => Setting::RequirePass((!value.is_empty()).then(|| Bytes::copy_from_slice(value))),
+        "requirepass" => {
+            Setting::RequirePass((!value.is_empty()).then(|| Bytes::copy_from_slice(value)))
+        }
         _ => return Err("can't set immutable config".into()),
     })
 }
@@ -249,9 +285,15 @@ mod tests {
     #[test]
     fn config_set_is_all_or_nothing() {
         let config = RuntimeConfig::new(&ServerConfig::default(), 6379);
-        let pairs = vec![("hz".to_string(), Bytes::from("50")), ("port".to_string(), Bytes::from("1"))];
+        let pairs = vec![
+            ("hz".to_string(), Bytes::from("50")),
+            ("port".to_string(), Bytes::from("1")),
+        ];
         let error = config.set_many(&pairs).unwrap_err();
-        assert_eq!(error, "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config");
+        assert_eq!(
+            error,
+            "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+        );
         assert_eq!(config.hz(), 10, "nothing applied");
         config.set_many(&pairs[..1]).unwrap();
         assert_eq!(config.hz(), 50);
@@ -260,7 +302,10 @@ mod tests {
     #[test]
     fn config_get_matches_globs() {
         let config = RuntimeConfig::new(&ServerConfig::default(), 7000);
-        assert_eq!(config.matching(b"port"), vec![("port".to_string(), "7000".to_string())]);
+        assert_eq!(
+            config.matching(b"port"),
+            vec![("port".to_string(), "7000".to_string())]
+        );
         assert_eq!(config.matching(b"*max*").len(), 2);
         assert!(config.matching(b"nosuch").is_empty());
     }

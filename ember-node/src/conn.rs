@@ -19,8 +19,10 @@ use tokio::sync::oneshot;
 use crate::clients::ClientEntry;
 use crate::cmd::table::{flag, Handler, Route};
 use crate::cmd::{lookup, CmdError, CommandSpec, Session, SessionCtx};
-use crate::limits::{PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES};
-use crate::shard::{run_data, Job, ShardLocal};
+use crate::limits::{
+    PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES,
+};
+use crate::shard::{DataRequest, Job, ShardLocal};
 use crate::slot::shard_of_key;
 
 pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
@@ -29,18 +31,35 @@ pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
         return;
     };
     let now_ms = local.env.unix_ms();
-    let Some(client) = shared.clients.register(peer, local_addr, now_ms, shared.config.maxclients()) else {
-        shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+    let Some(client) =
+        shared
+            .clients
+            .register(peer, local_addr, now_ms, shared.config.maxclients())
+    else {
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
         let mut conn = conn;
-        let _ = conn.write_all(b"-ERR max number of clients reached\r\n").await;
+        let _ = conn
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
         return;
     };
-    shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
     let _ = conn.set_nodelay(true);
     let id = client.id;
     let mut session = Session::new(id, shared.config.requirepass().is_none());
     let (reader, writer) = conn.into_split();
-    let mut connection = Connection { local: local.clone(), client, reader, writer };
+    let mut connection = Connection {
+        local: local.clone(),
+        client,
+        reader,
+        writer,
+    };
     if let Err(reason) = connection.run(&mut session).await {
         tracing::debug!(client = id, %reason, "connection closed");
     }
@@ -67,8 +86,12 @@ impl Connection {
                 return Ok(());
             }
             let counters = &self.local.shared.stats.shards[self.local.id];
-            counters.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
-            let outcome = self.execute_buffered(session, &mut input, &mut output).await;
+            counters
+                .net_input_bytes
+                .fetch_add(read as u64, Ordering::Relaxed);
+            let outcome = self
+                .execute_buffered(session, &mut input, &mut output)
+                .await;
             self.flush(&mut output).await?;
             outcome?;
             if input.len() > QUERY_BUFFER_MAX_BYTES {
@@ -84,7 +107,12 @@ impl Connection {
         let result = if timeout_s == 0 {
             read.await
         } else {
-            match self.local.env.timeout(Duration::from_secs(timeout_s), read).await {
+            match self
+                .local
+                .env
+                .timeout(Duration::from_secs(timeout_s), read)
+                .await
+            {
                 Ok(result) => result,
                 Err(_) => return Err("idle timeout".into()),
             }
@@ -97,15 +125,25 @@ impl Connection {
             return Ok(());
         }
         let counters = &self.local.shared.stats.shards[self.local.id];
-        counters.net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
-        self.writer.write_all(output).await.map_err(|e| e.to_string())?;
+        counters
+            .net_output_bytes
+            .fetch_add(output.len() as u64, Ordering::Relaxed);
+        self.writer
+            .write_all(output)
+            .await
+            .map_err(|e| e.to_string())?;
         output.clear();
         Ok(())
     }
 
     /// Executes every complete request in `input`. Err ends the connection after the replies
     /// gathered so far (and the protocol error, if that was the reason) are written.
-    async fn execute_buffered(&mut self, session: &mut Session, input: &mut BytesMut, output: &mut BytesMut) -> Result<(), String> {
+    async fn execute_buffered(
+        &mut self,
+        session: &mut Session,
+        input: &mut BytesMut,
+        output: &mut BytesMut,
+    ) -> Result<(), String> {
         let limits = Limits {
             bulk_len_max_bytes: self.local.shared.config.proto_max_bulk_len(),
             ..Limits::default()
@@ -150,37 +188,50 @@ impl Connection {
         counters.commands.fetch_add(1, Ordering::Relaxed);
         match spec.handler {
             Handler::Session(handler) => {
-                let mut ctx = SessionCtx { session, shared: &self.local.shared, now_ms };
+                let mut ctx = SessionCtx {
+                    session,
+                    shared: &self.local.shared,
+                    now_ms,
+                };
                 let mut args = crate::cmd::Args::new(&argv, skip);
                 handler(&mut ctx, &mut args).unwrap_or_else(|e| e.to_frame())
             }
-            Handler::Data(handler) => self.execute_data(spec, handler, argv, skip, session).await,
+            Handler::Data(handler) => {
+                let (db, protocol) = (session.db, session.protocol);
+                let request = DataRequest {
+                    handler,
+                    argv,
+                    skip,
+                    db,
+                    protocol,
+                };
+                self.execute_data(spec, request).await
+            }
             Handler::Container => unreachable!("resolve() picks a subcommand"),
         }
     }
 
     /// Runs a data command on the store(s) that own its keys.
-    async fn execute_data(&mut self, spec: &'static CommandSpec, handler: crate::cmd::DataFn, argv: Vec<Bytes>, skip: usize, session: &Session) -> Frame {
+    async fn execute_data(&mut self, spec: &'static CommandSpec, request: DataRequest) -> Frame {
         let local = &self.local;
-        let shards = target_shards(spec, &argv, local.shared.shard_count);
-        let (db, protocol) = (session.db, session.protocol);
+        let shards = target_shards(spec, &request.argv, local.shared.shard_count);
         if let [shard] = shards[..] {
             if shard == local.id {
                 let mut store = local.acquire().await;
-                let now_ms = local.env.unix_ms();
-                let frame = run_data(handler, &argv, skip, db, protocol, &local.shared, &mut [&mut *store], now_ms);
+                let frame = request.run(&local.shared, &mut [&mut *store], local.env.unix_ms());
                 local.put_back(store);
                 return frame;
             }
             let (reply, receive) = oneshot::channel();
-            let job = Job { handler, argv, skip, db, protocol, reply };
-            return local.exec_remote(shard, job, receive).await;
+            return local
+                .exec_remote(shard, Job { request, reply }, receive)
+                .await;
         }
         let mut stores = local.borrow_many(&shards).await;
-        let now_ms = local.env.unix_ms();
         let frame = {
-            let mut refs: Vec<&mut crate::keyspace::Store> = stores.iter_mut().map(|s| &mut **s).collect();
-            run_data(handler, &argv, skip, db, protocol, &local.shared, &mut refs, now_ms)
+            let mut refs: Vec<&mut crate::keyspace::Store> =
+                stores.iter_mut().map(|s| &mut **s).collect();
+            request.run(&local.shared, &mut refs, local.env.unix_ms())
         };
         local.return_many(stores);
         frame
@@ -190,19 +241,27 @@ impl Connection {
 /// Finds the command (and subcommand) and checks arity, with Redis's errors.
 fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, usize), CmdError> {
     let Some(spec) = lookup(&argv[0]) else {
-        return Err(CmdError::UnknownCommand { name: argv[0].clone(), args: argv[1..].to_vec() });
+        return Err(CmdError::UnknownCommand {
+            name: argv[0].clone(),
+            args: argv[1..].to_vec(),
+        });
     };
     let (spec, skip) = match (spec.subcommands.is_empty(), argv.get(1)) {
         (false, Some(sub)) => match spec.subcommand(sub) {
             Some(found) => (found, 2),
             None => {
-                return Err(CmdError::UnknownSubcommand { command: spec.name.to_string(), sub: sub.clone() });
+                return Err(CmdError::UnknownSubcommand {
+                    command: spec.name.to_string(),
+                    sub: sub.clone(),
+                });
             }
         },
         _ => (spec, 1),
     };
     if matches!(spec.handler, Handler::Container) || !spec.arity_ok(argv.len()) {
-        return Err(CmdError::WrongArity { command: spec.name.to_string() });
+        return Err(CmdError::WrongArity {
+            command: spec.name.to_string(),
+        });
     }
     Ok((spec, skip))
 }
@@ -210,7 +269,10 @@ fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, usize), CmdError> {
 /// The sorted, distinct shards a data command needs.
 fn target_shards(spec: &CommandSpec, argv: &[Bytes], shard_count: usize) -> Vec<usize> {
     let mut shards: Vec<usize> = match spec.route {
-        Route::Keys => spec.key_positions(argv.len()).map(|i| shard_of_key(&argv[i], shard_count)).collect(),
+        Route::Keys => spec
+            .key_positions(argv.len())
+            .map(|i| shard_of_key(&argv[i], shard_count))
+            .collect(),
         Route::AllShards => (0..shard_count).collect(),
         Route::ScanCursor => {
             // An unparsable cursor is reported by the handler; any shard will do for that.

@@ -45,7 +45,10 @@ pub const PIPELINE_BATCH_MAX: usize = 1024;
 /// Bytes of replies a connection buffers before flushing mid-batch.
 pub const REPLY_BUFFER_FLUSH_BYTES: usize = 64 * 1024;
 
-const _: () = assert!(SHARDS_MAX <= 256, "the SCAN cursor keeps the shard in 8 bits");
+const _: () = assert!(
+    SHARDS_MAX <= 256,
+    "the SCAN cursor keeps the shard in 8 bits"
+);
 const _: () = assert!(STRING_LEN_MAX_BYTES < QUERY_BUFFER_MAX_BYTES);
 const _: () = assert!(EXPIRE_TICK_BUDGET_PERCENT > 0 && EXPIRE_TICK_BUDGET_PERCENT < 100);
 const _: () = assert!(READ_CHUNK_BYTES <= REPLY_BUFFER_FLUSH_BYTES);

@@ -6,7 +6,10 @@ use ember_node::ServerConfig;
 fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
     let config = ServerConfig::parse();
     let env = ember_net::Env::production(None);
     let result = ember_net::run_production(env.clone(), move |env| async move {

@@ -34,7 +34,10 @@ pub struct Stats {
 
 impl Stats {
     pub fn total(&self, field: impl Fn(&ShardCounters) -> &AtomicU64) -> u64 {
-        self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+        self.shards
+            .iter()
+            .map(|s| field(s).load(Ordering::Relaxed))
+            .sum()
     }
 
     pub fn reset(&self) {
@@ -73,15 +76,26 @@ pub async fn run(env: Env, config: ServerConfig) -> io::Result<()> {
 }
 
 /// Binds and starts the shards; returns the bound address and the accept loop to drive.
-pub async fn start(env: Env, config: ServerConfig) -> io::Result<(Started, impl std::future::Future<Output = io::Result<()>>)> {
-    let shard_count = config.shards.unwrap_or_else(|| env.cores()).clamp(1, SHARDS_MAX);
+pub async fn start(
+    env: Env,
+    config: ServerConfig,
+) -> io::Result<(Started, impl std::future::Future<Output = io::Result<()>>)> {
+    let shard_count = config
+        .shards
+        .unwrap_or_else(|| env.cores())
+        .clamp(1, SHARDS_MAX);
     let host: std::net::IpAddr = config.host.parse().map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("--host '{}' is not an IP address", config.host))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--host '{}' is not an IP address", config.host),
+        )
     })?;
     let listener = env.bind(SocketAddr::new(host, config.port)).await?;
     let addr = listener.local_addr()?;
     let mut run_id_rng = env.rng("run-id");
-    let run_id: String = (0..40).map(|_| char::from_digit(run_id_rng.gen_range(0..16), 16).expect("hex digit")).collect();
+    let run_id: String = (0..40)
+        .map(|_| char::from_digit(run_id_rng.gen_range(0..16), 16).expect("hex digit"))
+        .collect();
     let shared = Arc::new(Shared {
         shard_count,
         config: RuntimeConfig::new(&config, addr.port()),
@@ -116,7 +130,9 @@ fn start_shards(env: &Env, shared: &Arc<Shared>) -> Arc<Vec<ShardPeer>> {
     let factory: ShardFactory = {
         let (shared, peers) = (shared.clone(), peers.clone());
         Arc::new(move |id, env| {
-            let inbox = inboxes.lock().expect("inbox lock")[id].take().expect("each shard starts once");
+            let inbox = inboxes.lock().expect("inbox lock")[id]
+                .take()
+                .expect("each shard starts once");
             Box::pin(shard::run(id, env, shared.clone(), peers.clone(), inbox))
         })
     };
@@ -125,7 +141,11 @@ fn start_shards(env: &Env, shared: &Arc<Shared>) -> Arc<Vec<ShardPeer>> {
     peers
 }
 
-async fn accept_loop(env: Env, listener: ember_net::Listener, peers: Arc<Vec<ShardPeer>>) -> io::Result<()> {
+async fn accept_loop(
+    env: Env,
+    listener: ember_net::Listener,
+    peers: Arc<Vec<ShardPeer>>,
+) -> io::Result<()> {
     let mut next = 0usize;
     loop {
         let (conn, _addr) = match listener.accept().await {
@@ -146,7 +166,12 @@ async fn accept_loop(env: Env, listener: ember_net::Listener, peers: Arc<Vec<Sha
         };
         let shard = next % peers.len();
         next = next.wrapping_add(1);
-        if peers[shard].messages.send(ShardMsg::Connection(detached)).await.is_err() {
+        if peers[shard]
+            .messages
+            .send(ShardMsg::Connection(detached))
+            .await
+            .is_err()
+        {
             return Err(io::Error::other(format!("shard {shard} stopped")));
         }
     }

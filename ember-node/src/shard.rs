@@ -34,13 +34,31 @@ use crate::server::Shared;
 /// request in flight, so this only bounds bursts of new connections and borrows.
 pub const INBOX_CAPACITY: usize = 4096;
 
-/// A data command sent to the shard that owns its keys.
-pub struct Job {
+/// A data command, ready to run against the stores that own its keys.
+pub struct DataRequest {
     pub handler: DataFn,
     pub argv: Vec<Bytes>,
+    /// Arguments before the handler's own: 1 for a command, 2 for a subcommand.
     pub skip: usize,
     pub db: usize,
     pub protocol: Protocol,
+}
+
+impl DataRequest {
+    /// Runs the handler over `stores` and turns its error into an error reply.
+    pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Frame {
+        let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
+        let mut args = Args::new(&self.argv, self.skip);
+        match (self.handler)(&mut ctx, &mut args) {
+            Ok(frame) => frame,
+            Err(error) => error.to_frame(),
+        }
+    }
+}
+
+/// A data command sent to the shard that owns its keys.
+pub struct Job {
+    pub request: DataRequest,
     pub reply: oneshot::Sender<Frame>,
 }
 
@@ -126,7 +144,12 @@ impl ShardLocal {
     }
 
     /// Sends a data command to the shard that owns its keys and waits for the reply.
-    pub async fn exec_remote(&self, shard: usize, job: Job, reply: oneshot::Receiver<Frame>) -> Frame {
+    pub async fn exec_remote(
+        &self,
+        shard: usize,
+        job: Job,
+        reply: oneshot::Receiver<Frame>,
+    ) -> Frame {
         assert_ne!(shard, self.id);
         let sent = self.peers[shard].messages.send(ShardMsg::Exec(job)).await;
         assert!(sent.is_ok(), "shard {shard} stopped");
@@ -134,22 +157,25 @@ impl ShardLocal {
     }
 }
 
-/// Runs a data handler over the given stores and turns its error into an error reply.
-pub fn run_data(handler: DataFn, argv: &[Bytes], skip: usize, db: usize, protocol: Protocol, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Frame {
-    let mut ctx = Ctx::new(now_ms, db, protocol, shared, stores);
-    let mut args = Args::new(argv, skip);
-    match handler(&mut ctx, &mut args) {
-        Ok(frame) => frame,
-        Err(error) => error.to_frame(),
-    }
-}
-
-type Inbox = (mpsc::Receiver<ShardMsg>, mpsc::UnboundedReceiver<Box<Store>>);
+type Inbox = (
+    mpsc::Receiver<ShardMsg>,
+    mpsc::UnboundedReceiver<Box<Store>>,
+);
 
 /// A shard's life: create its store, start its background tasks, then serve its inbox.
-pub async fn run(id: usize, env: Env, shared: Arc<Shared>, peers: Arc<Vec<ShardPeer>>, inbox: Inbox) {
+pub async fn run(
+    id: usize,
+    env: Env,
+    shared: Arc<Shared>,
+    peers: Arc<Vec<ShardPeer>>,
+    inbox: Inbox,
+) {
     let (mut messages, mut returns) = inbox;
-    let store = Store::new(id, env.hash_state(&format!("store-{id}")), env.rng(&format!("store-{id}")));
+    let store = Store::new(
+        id,
+        env.hash_state(&format!("store-{id}")),
+        env.rng(&format!("store-{id}")),
+    );
     let local = Rc::new(ShardLocal {
         id,
         env: env.clone(),
@@ -181,7 +207,7 @@ async fn handle(local: &Rc<ShardLocal>, message: ShardMsg) {
         ShardMsg::Exec(job) => {
             let mut store = local.acquire().await;
             let now_ms = local.env.unix_ms();
-            let frame = run_data(job.handler, &job.argv, job.skip, job.db, job.protocol, &local.shared, &mut [&mut *store], now_ms);
+            let frame = job.request.run(&local.shared, &mut [&mut *store], now_ms);
             local.put_back(store);
             // The requester may have gone away (connection closed); that is fine.
             let _ = job.reply.send(frame);

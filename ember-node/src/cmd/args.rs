@@ -115,7 +115,10 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
 /// A float as Redis accepts it: decimal or exponent syntax and "inf"/"-inf"; no spaces, no NaN.
 pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
-    if text.is_empty() || text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
+    if text.is_empty()
+        || text.starts_with(char::is_whitespace)
+        || text.ends_with(char::is_whitespace)
+    {
         return None;
     }
     let value: f64 = text.parse().ok()?;

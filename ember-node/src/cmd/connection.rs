@@ -32,13 +32,55 @@ const fn cmd(
 }
 
 pub const COMMANDS: &[CommandSpec] = &[
-    cmd("ping", -1, FAST, "1.0.0", "Returns the server's liveliness response.", ping),
+    cmd(
+        "ping",
+        -1,
+        FAST,
+        "1.0.0",
+        "Returns the server's liveliness response.",
+        ping,
+    ),
     cmd("echo", 2, FAST, "1.0.0", "Returns the given string.", echo),
-    cmd("hello", -1, FAST | NO_AUTH, "6.0.0", "Handshakes with the Redis server.", hello),
-    cmd("auth", -2, FAST | NO_AUTH, "1.0.0", "Authenticates the connection.", auth),
-    cmd("select", 2, FAST | LOADING | STALE, "1.0.0", "Changes the selected database.", select),
-    cmd("quit", -1, FAST | NO_AUTH | LOADING | STALE, "1.0.0", "Closes the connection.", quit),
-    cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE, "6.2.0", "Resets the connection.", reset),
+    cmd(
+        "hello",
+        -1,
+        FAST | NO_AUTH,
+        "6.0.0",
+        "Handshakes with the Redis server.",
+        hello,
+    ),
+    cmd(
+        "auth",
+        -2,
+        FAST | NO_AUTH,
+        "1.0.0",
+        "Authenticates the connection.",
+        auth,
+    ),
+    cmd(
+        "select",
+        2,
+        FAST | LOADING | STALE,
+        "1.0.0",
+        "Changes the selected database.",
+        select,
+    ),
+    cmd(
+        "quit",
+        -1,
+        FAST | NO_AUTH | LOADING | STALE,
+        "1.0.0",
+        "Closes the connection.",
+        quit,
+    ),
+    cmd(
+        "reset",
+        1,
+        FAST | NO_AUTH | LOADING | STALE,
+        "6.2.0",
+        "Resets the connection.",
+        reset,
+    ),
     CommandSpec {
         name: "client",
         group: "connection",
@@ -55,13 +97,62 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd("client|id", 2, FAST, "5.0.0", "Returns the unique client ID of the connection.", client_id),
-    cmd("client|setname", 3, FAST, "2.6.9", "Sets the connection name.", client_setname),
-    cmd("client|getname", 2, FAST, "2.6.9", "Returns the name of the connection.", client_getname),
-    cmd("client|list", -2, ADMIN, "2.4.0", "Lists open connections.", client_list),
-    cmd("client|info", 2, FAST, "6.2.0", "Returns information about the connection.", client_info),
-    cmd("client|setinfo", 4, FAST, "7.2.0", "Sets information specific to the client or connection.", client_setinfo),
-    cmd("client|help", 2, LOADING | STALE, "5.0.0", "Returns helpful text about the different subcommands.", client_help),
+    cmd(
+        "client|id",
+        2,
+        FAST,
+        "5.0.0",
+        "Returns the unique client ID of the connection.",
+        client_id,
+    ),
+    cmd(
+        "client|setname",
+        3,
+        FAST,
+        "2.6.9",
+        "Sets the connection name.",
+        client_setname,
+    ),
+    cmd(
+        "client|getname",
+        2,
+        FAST,
+        "2.6.9",
+        "Returns the name of the connection.",
+        client_getname,
+    ),
+    cmd(
+        "client|list",
+        -2,
+        ADMIN,
+        "2.4.0",
+        "Lists open connections.",
+        client_list,
+    ),
+    cmd(
+        "client|info",
+        2,
+        FAST,
+        "6.2.0",
+        "Returns information about the connection.",
+        client_info,
+    ),
+    cmd(
+        "client|setinfo",
+        4,
+        FAST,
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+        client_setinfo,
+    ),
+    cmd(
+        "client|help",
+        2,
+        LOADING | STALE,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        client_help,
+    ),
 ];
 
 /// PING [message]
@@ -69,7 +160,9 @@ fn ping(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
     match args.remaining() {
         0 => Ok(simple("PONG")),
         1 => Ok(Frame::Bulk(args.bytes()?)),
-        _ => Err(CmdError::WrongArity { command: "ping".into() }),
+        _ => Err(CmdError::WrongArity {
+            command: "ping".into(),
+        }),
     }
 }
 
@@ -114,7 +207,9 @@ fn hello(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
             name = Some(validate_name(&args.bytes()?)?);
         } else {
             let word = String::from_utf8_lossy(&word).into_owned();
-            return Err(CmdError::Err(format!("Syntax error in HELLO option '{word}'")));
+            return Err(CmdError::Err(format!(
+                "Syntax error in HELLO option '{word}'"
+            )));
         }
     }
     match &credentials {
@@ -344,9 +439,12 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Frame {
     let mut out = vec![Frame::Simple(Bytes::from(format!(
         "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     )))];
-    out.extend(lines.iter().map(|l| Frame::Simple(Bytes::copy_from_slice(l.as_bytes()))));
+    out.extend(
+        lines
+            .iter()
+            .map(|l| Frame::Simple(Bytes::copy_from_slice(l.as_bytes()))),
+    );
     out.push(Frame::Simple(Bytes::from_static(b"HELP")));
     out.push(Frame::Simple(Bytes::from_static(b"    Print this help.")));
     Frame::Array(out)
 }
-

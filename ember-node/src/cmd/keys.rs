@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use ember_proto::Frame;
 
-use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, NO_KEYS, ONE_KEY, TWO_KEYS};
+use super::table::{
+    flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, NO_KEYS, ONE_KEY, TWO_KEYS,
+};
 use super::{bulk, int, ok, simple, Args, CmdError, Ctx, DataFn};
 use crate::keyspace::Ttl;
 use crate::limits::{SCAN_COUNT_MAX, SHARDS_MAX};
@@ -135,7 +137,13 @@ impl ExpireConditions {
 
 /// The shared body of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT. A time at or before now
 /// deletes the key.
-fn expire_generic(ctx: &mut Ctx, args: &mut Args, unit_ms: i64, relative: bool, command: &'static str) -> Result<Frame, CmdError> {
+fn expire_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    unit_ms: i64,
+    relative: bool,
+    command: &'static str,
+) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let amount = args.bytes()?;
     let conditions = ExpireConditions::parse(args)?;
@@ -183,7 +191,12 @@ fn pexpireat(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 }
 
 /// The shared body of TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 missing, -1 no expiry.
-fn ttl_generic(ctx: &mut Ctx, args: &mut Args, in_ms: bool, absolute: bool) -> Result<Frame, CmdError> {
+fn ttl_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    in_ms: bool,
+    absolute: bool,
+) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let (db, now) = (ctx.db, ctx.now_ms);
     let store = ctx.store(&key);
@@ -245,7 +258,11 @@ fn key_type(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 }
 
 /// Moves `source` to `target` with its TTL; the two may live on different shards, both reserved.
-fn rename_generic(ctx: &mut Ctx, args: &mut Args, only_if_missing: bool) -> Result<Frame, CmdError> {
+fn rename_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    only_if_missing: bool,
+) -> Result<Frame, CmdError> {
     let source = args.key()?;
     let target = args.key()?;
     let (db, now) = (ctx.db, ctx.now_ms);
@@ -259,8 +276,12 @@ fn rename_generic(ctx: &mut Ctx, args: &mut Args, only_if_missing: bool) -> Resu
         return Ok(int(0));
     }
     let source_store = ctx.store(&source);
-    let ttl = source_store.expire_at(db, &source).map_or(Ttl::Clear, Ttl::At);
-    let (_, value) = source_store.remove(db, &source, now).expect("checked above");
+    let ttl = source_store
+        .expire_at(db, &source)
+        .map_or(Ttl::Clear, Ttl::At);
+    let (_, value) = source_store
+        .remove(db, &source, now)
+        .expect("checked above");
     ctx.store(&target).insert(db, &target, value, ttl, now);
     Ok(if only_if_missing { int(1) } else { ok() })
 }
@@ -286,13 +307,20 @@ fn randomkey(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         if total == 0 {
             return Ok(Frame::Null);
         }
-        let mut pick = ctx.stores().next().expect("at least one store").random_below(total);
+        let mut pick = ctx
+            .stores()
+            .next()
+            .expect("at least one store")
+            .random_below(total);
         let index = sizes.iter().position(|&size| {
             let hit = pick < size;
             pick = pick.saturating_sub(size);
             hit
         });
-        let store = ctx.stores().nth(index.expect("pick < total")).expect("index in range");
+        let store = ctx
+            .stores()
+            .nth(index.expect("pick < total"))
+            .expect("index in range");
         if let Some(key) = store.random_key(db, now) {
             return Ok(bulk(key));
         }
@@ -308,7 +336,9 @@ fn keys(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     for store in ctx.stores() {
         let mut cursor = 0;
         loop {
-            let (next, keys) = store.scan(db, cursor, SCAN_COUNT_MAX, now, |key, _| glob_match(&pattern, key));
+            let (next, keys) = store.scan(db, cursor, SCAN_COUNT_MAX, now, |key, _| {
+                glob_match(&pattern, key)
+            });
             found.extend(keys.into_iter().map(Frame::Bulk));
             cursor = next;
             if cursor == 0 {
@@ -340,7 +370,12 @@ pub fn parse_cursor(bytes: &[u8]) -> Result<u64, CmdError> {
 impl ScanOptions {
     fn parse(args: &mut Args) -> Result<ScanOptions, CmdError> {
         let cursor = parse_cursor(&args.bytes()?)?;
-        let mut options = ScanOptions { cursor, pattern: None, count: 10, type_name: None };
+        let mut options = ScanOptions {
+            cursor,
+            pattern: None,
+            count: 10,
+            type_name: None,
+        };
         while !args.is_empty() {
             if args.flag("MATCH") {
                 options.pattern = Some(args.bytes()?);
@@ -353,7 +388,10 @@ impl ScanOptions {
             } else if args.flag("TYPE") {
                 let name = args.bytes()?.to_ascii_lowercase();
                 if !KNOWN_TYPES.contains(&name.as_slice()) {
-                    return Err(CmdError::Err(format!("unknown type name '{}'", String::from_utf8_lossy(&name))));
+                    return Err(CmdError::Err(format!(
+                        "unknown type name '{}'",
+                        String::from_utf8_lossy(&name)
+                    )));
                 }
                 options.type_name = Some(name);
             } else {
@@ -378,12 +416,17 @@ fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let shard_count = ctx.shared.shard_count;
     let shard = scan_shard(options.cursor, shard_count);
     let (db, now) = (ctx.db, ctx.now_ms);
-    let store = ctx.stores().find(|s| s.id == shard).expect("the cursor's shard is reserved");
+    let store = ctx
+        .stores()
+        .find(|s| s.id == shard)
+        .expect("the cursor's shard is reserved");
     let pattern = options.pattern.clone();
     let type_name = options.type_name.clone();
     let (inner, keys) = store.scan(db, options.cursor >> 8, options.count, now, |key, value| {
         let name_ok = pattern.as_ref().is_none_or(|p| glob_match(p, key));
-        let type_ok = type_name.as_ref().is_none_or(|t| value.type_name().as_bytes() == t.as_slice());
+        let type_ok = type_name
+            .as_ref()
+            .is_none_or(|t| value.type_name().as_bytes() == t.as_slice());
         name_ok && type_ok
     });
     let next = if inner != 0 {
@@ -394,7 +437,10 @@ fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         0
     };
     let keys = keys.into_iter().map(Frame::Bulk).collect();
-    Ok(Frame::Array(vec![bulk(Bytes::from(next.to_string())), Frame::Array(keys)]))
+    Ok(Frame::Array(vec![
+        bulk(Bytes::from(next.to_string())),
+        Frame::Array(keys),
+    ]))
 }
 
 /// Redis's glob matching: `*`, `?`, `[abc]`, `[^a]`, `[a-z]` and `\` escapes. Iterative with
@@ -452,7 +498,10 @@ fn match_class(pattern: &[u8], mut p: usize, byte: u8) -> Option<usize> {
             matched |= pattern[p + 1] == byte;
             p += 2;
         } else if p + 2 < pattern.len() && pattern[p + 1] == b'-' && pattern[p + 2] != b']' {
-            let (low, high) = (pattern[p].min(pattern[p + 2]), pattern[p].max(pattern[p + 2]));
+            let (low, high) = (
+                pattern[p].min(pattern[p + 2]),
+                pattern[p].max(pattern[p + 2]),
+            );
             matched |= low <= byte && byte <= high;
             p += 3;
         } else {
@@ -491,7 +540,11 @@ mod tests {
             ("a*", "", false),
         ];
         for (pattern, text, expected) in cases {
-            assert_eq!(glob_match(pattern.as_bytes(), text.as_bytes()), *expected, "{pattern} ~ {text}");
+            assert_eq!(
+                glob_match(pattern.as_bytes(), text.as_bytes()),
+                *expected,
+                "{pattern} ~ {text}"
+            );
         }
     }
 
@@ -508,9 +561,18 @@ mod tests {
         assert!(c(true, false, false, false).allow(5, None));
         assert!(!c(true, false, false, false).allow(5, Some(1)));
         assert!(!c(false, true, false, false).allow(5, None));
-        assert!(!c(false, false, true, false).allow(5, None), "GT on a persistent key fails");
-        assert!(c(false, false, false, true).allow(5, None), "LT on a persistent key succeeds");
-        assert!(!c(false, true, false, true).allow(5, None), "XX still requires a TTL with LT");
+        assert!(
+            !c(false, false, true, false).allow(5, None),
+            "GT on a persistent key fails"
+        );
+        assert!(
+            c(false, false, false, true).allow(5, None),
+            "LT on a persistent key succeeds"
+        );
+        assert!(
+            !c(false, true, false, true).allow(5, None),
+            "XX still requires a TTL with LT"
+        );
         assert!(c(false, true, true, false).allow(6, Some(5)));
     }
 

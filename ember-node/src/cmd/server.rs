@@ -1,7 +1,5 @@
 //! The server family: DBSIZE, FLUSHDB, FLUSHALL, INFO, TIME, CONFIG and COMMAND.
 
-
-
 use bytes::Bytes;
 use ember_proto::Frame;
 
@@ -10,7 +8,15 @@ use super::table::{self, flag::*, CommandSpec, Handler, Route, NO_KEYS};
 use super::{bulk, int_len, ok, verbatim, Args, CmdError, Ctx, DataFn, SessionCtx, SessionFn};
 use crate::limits::DATABASES_MAX;
 
-const fn data(name: &'static str, arity: i32, flags: u32, since: &'static str, summary: &'static str, complexity: &'static str, handler: DataFn) -> CommandSpec {
+const fn data(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    since: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: DataFn,
+) -> CommandSpec {
     CommandSpec {
         name,
         group: "server",
@@ -26,7 +32,14 @@ const fn data(name: &'static str, arity: i32, flags: u32, since: &'static str, s
     }
 }
 
-const fn session(name: &'static str, arity: i32, flags: u32, since: &'static str, summary: &'static str, handler: SessionFn) -> CommandSpec {
+const fn session(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    since: &'static str,
+    summary: &'static str,
+    handler: SessionFn,
+) -> CommandSpec {
     CommandSpec {
         name,
         group: "server",
@@ -43,11 +56,50 @@ const fn session(name: &'static str, arity: i32, flags: u32, since: &'static str
 }
 
 pub const COMMANDS: &[CommandSpec] = &[
-    data("dbsize", 1, READONLY | FAST, "1.0.0", "Returns the number of keys in the database.", "O(1)", dbsize),
-    data("flushdb", -1, WRITE | DANGEROUS, "1.0.0", "Removes all keys from the current database.", "O(N) where N is the number of keys in the selected database", flushdb),
-    data("flushall", -1, WRITE | DANGEROUS, "1.0.0", "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases", flushall),
-    data("info", -1, LOADING | STALE | DANGEROUS, "1.0.0", "Returns information and statistics about the server.", "O(1)", info),
-    session("time", 1, LOADING | STALE | FAST, "2.6.0", "Returns the server time.", time),
+    data(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        "1.0.0",
+        "Returns the number of keys in the database.",
+        "O(1)",
+        dbsize,
+    ),
+    data(
+        "flushdb",
+        -1,
+        WRITE | DANGEROUS,
+        "1.0.0",
+        "Removes all keys from the current database.",
+        "O(N) where N is the number of keys in the selected database",
+        flushdb,
+    ),
+    data(
+        "flushall",
+        -1,
+        WRITE | DANGEROUS,
+        "1.0.0",
+        "Removes all keys from all databases.",
+        "O(N) where N is the total number of keys in all databases",
+        flushall,
+    ),
+    data(
+        "info",
+        -1,
+        LOADING | STALE | DANGEROUS,
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        "O(1)",
+        info,
+    ),
+    session(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        "2.6.0",
+        "Returns the server time.",
+        time,
+    ),
     CommandSpec {
         name: "config",
         group: "server",
@@ -77,20 +129,98 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    session("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, "2.0.0", "Returns the effective values of configuration parameters.", config_get),
-    session("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, "2.0.0", "Sets configuration parameters in-flight.", config_set),
-    data("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, "2.0.0", "Resets the server's statistics.", "O(1)", config_resetstat),
-    session("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, "2.8.0", "Persists the effective configuration to file.", config_rewrite),
-    session("config|help", 2, LOADING | STALE, "5.0.0", "Returns helpful text about the different subcommands.", config_help),
+    session(
+        "config|get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+        config_get,
+    ),
+    session(
+        "config|set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+        config_set,
+    ),
+    data(
+        "config|resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "2.0.0",
+        "Resets the server's statistics.",
+        "O(1)",
+        config_resetstat,
+    ),
+    session(
+        "config|rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "2.8.0",
+        "Persists the effective configuration to file.",
+        config_rewrite,
+    ),
+    session(
+        "config|help",
+        2,
+        LOADING | STALE,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        config_help,
+    ),
 ];
 
 const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    session("command|count", 2, LOADING | STALE, "2.8.13", "Returns a count of commands.", command_count),
-    session("command|info", -2, LOADING | STALE, "2.8.13", "Returns information about one, multiple or all commands.", command_info),
-    session("command|docs", -2, LOADING | STALE, "7.0.0", "Returns documentary information about one, multiple or all commands.", command_docs),
-    session("command|list", -2, LOADING | STALE, "7.0.0", "Returns a list of command names.", command_list),
-    session("command|getkeys", -3, LOADING | STALE, "2.8.13", "Extracts the key names from an arbitrary command.", command_getkeys),
-    session("command|help", 2, LOADING | STALE, "5.0.0", "Returns helpful text about the different subcommands.", command_help),
+    session(
+        "command|count",
+        2,
+        LOADING | STALE,
+        "2.8.13",
+        "Returns a count of commands.",
+        command_count,
+    ),
+    session(
+        "command|info",
+        -2,
+        LOADING | STALE,
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+        command_info,
+    ),
+    session(
+        "command|docs",
+        -2,
+        LOADING | STALE,
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+        command_docs,
+    ),
+    session(
+        "command|list",
+        -2,
+        LOADING | STALE,
+        "7.0.0",
+        "Returns a list of command names.",
+        command_list,
+    ),
+    session(
+        "command|getkeys",
+        -3,
+        LOADING | STALE,
+        "2.8.13",
+        "Extracts the key names from an arbitrary command.",
+        command_getkeys,
+    ),
+    session(
+        "command|help",
+        2,
+        LOADING | STALE,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        command_help,
+    ),
 ];
 
 /// DBSIZE: keys in the selected database over all shards.
@@ -139,7 +269,17 @@ fn time(ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> {
     ]))
 }
 
-const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "cluster",
+    "keyspace",
+];
 
 /// INFO [section [section ...]]: `default`, `all` and `everything` select the known sections;
 /// unknown section names add nothing, as in Redis.
@@ -148,7 +288,9 @@ fn info(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     for arg in args.rest() {
         let name = String::from_utf8_lossy(arg).to_ascii_lowercase();
         match name.as_str() {
-            "default" | "all" | "everything" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "default" | "all" | "everything" => {
+                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()))
+            }
             _ => wanted.push(name),
         }
     }
@@ -189,12 +331,19 @@ fn config_get(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> 
 /// CONFIG SET parameter value [parameter value ...]: validates every pair, then applies all.
 fn config_set(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
     let rest = args.rest();
-    if rest.len() % 2 != 0 {
-        return Err(CmdError::WrongArity { command: "config|set".into() });
+    if !rest.len().is_multiple_of(2) {
+        return Err(CmdError::WrongArity {
+            command: "config|set".into(),
+        });
     }
     let pairs: Vec<(String, Bytes)> = rest
         .chunks_exact(2)
-        .map(|p| (String::from_utf8_lossy(&p[0]).to_ascii_lowercase(), p[1].clone()))
+        .map(|p| {
+            (
+                String::from_utf8_lossy(&p[0]).to_ascii_lowercase(),
+                p[1].clone(),
+            )
+        })
         .collect();
     ctx.shared.config.set_many(&pairs).map_err(CmdError::Err)?;
     Ok(ok())
@@ -211,7 +360,9 @@ fn config_resetstat(ctx: &mut Ctx, _args: &mut Args) -> Result<Frame, CmdError> 
 
 /// CONFIG REWRITE: ember takes its configuration from flags, so there is no file to rewrite.
 fn config_rewrite(_ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> {
-    Err(CmdError::Err("The server is running without a config file".into()))
+    Err(CmdError::Err(
+        "The server is running without a config file".into(),
+    ))
 }
 
 /// CONFIG HELP
@@ -234,7 +385,9 @@ fn config_help(_ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdErro
 /// COMMAND: every command's description.
 fn command_all(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
     args.finish()?;
-    Ok(Frame::Array(table::all().iter().map(|s| table::info_frame(s)).collect()))
+    Ok(Frame::Array(
+        table::all().iter().map(|s| table::info_frame(s)).collect(),
+    ))
 }
 
 /// COMMAND COUNT
@@ -256,7 +409,9 @@ fn find_spec(name: &[u8]) -> Option<&'static CommandSpec> {
 /// COMMAND INFO [command-name ...]: nil for unknown names.
 fn command_info(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
     if args.is_empty() {
-        return Ok(Frame::Array(table::all().iter().map(|s| table::info_frame(s)).collect()));
+        return Ok(Frame::Array(
+            table::all().iter().map(|s| table::info_frame(s)).collect(),
+        ));
     }
     let frames = args
         .rest()
@@ -271,11 +426,19 @@ fn command_docs(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdErro
     let specs: Vec<&'static CommandSpec> = if args.is_empty() {
         table::all().to_vec()
     } else {
-        args.rest().iter().filter_map(|name| find_spec(name)).collect()
+        args.rest()
+            .iter()
+            .filter_map(|name| find_spec(name))
+            .collect()
     };
     let frames = specs
         .into_iter()
-        .map(|s| (bulk(Bytes::from_static(s.name.as_bytes())), table::docs_frame(s)))
+        .map(|s| {
+            (
+                bulk(Bytes::from_static(s.name.as_bytes())),
+                table::docs_frame(s),
+            )
+        })
         .collect();
     Ok(Frame::Map(frames))
 }
@@ -288,7 +451,10 @@ fn command_list(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdErro
             args.bytes()?;
             keep = Box::new(|_| false);
         } else if args.flag("ACLCAT") {
-            let category = format!("@{}", String::from_utf8_lossy(&args.bytes()?).to_ascii_lowercase());
+            let category = format!(
+                "@{}",
+                String::from_utf8_lossy(&args.bytes()?).to_ascii_lowercase()
+            );
             keep = Box::new(move |s| s.acl_categories().contains(&category.as_str()));
         } else if args.flag("PATTERN") {
             let pattern = args.bytes()?.to_ascii_lowercase();
@@ -313,15 +479,21 @@ fn command_list(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdErro
 /// COMMAND GETKEYS command [arg ...]
 fn command_getkeys(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
     let argv = args.rest();
-    let spec = table::lookup(&argv[0]).ok_or_else(|| CmdError::Err("Invalid command specified".into()))?;
+    let spec =
+        table::lookup(&argv[0]).ok_or_else(|| CmdError::Err("Invalid command specified".into()))?;
     let spec = match (spec.subcommands.is_empty(), argv.get(1)) {
         (false, Some(sub)) => spec.subcommand(sub).unwrap_or(spec),
         _ => spec,
     };
     if !spec.arity_ok(argv.len()) {
-        return Err(CmdError::Err("Invalid number of arguments specified for command".into()));
+        return Err(CmdError::Err(
+            "Invalid number of arguments specified for command".into(),
+        ));
     }
-    let keys: Vec<Frame> = spec.key_positions(argv.len()).map(|i| bulk(argv[i].clone())).collect();
+    let keys: Vec<Frame> = spec
+        .key_positions(argv.len())
+        .map(|i| bulk(argv[i].clone()))
+        .collect();
     if keys.is_empty() {
         return Err(CmdError::Err("The command has no key arguments".into()));
     }
@@ -348,4 +520,3 @@ fn command_help(_ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdErr
         ],
     ))
 }
-

@@ -7,6 +7,7 @@ use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, KEY_VALUE_PAIR
 use super::{int, int_len, ok, Args, CmdError, Ctx, DataFn};
 use crate::keyspace::{Store, Ttl, Value};
 
+#[allow(clippy::too_many_arguments)]
 const fn cmd(
     name: &'static str,
     arity: i32,
@@ -57,7 +58,12 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// The string at `key`: `None` when missing, WRONGTYPE when it holds another type.
-fn read_string(store: &mut Store, db: usize, key: &[u8], now_ms: u64) -> Result<Option<Bytes>, CmdError> {
+fn read_string(
+    store: &mut Store,
+    db: usize,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<Bytes>, CmdError> {
     match store.get(db, key, now_ms) {
         None => Ok(None),
         Some(Value::Str(bytes)) => Ok(Some(bytes.clone())),
@@ -115,7 +121,9 @@ impl SetOptions {
                 options.condition = Condition::IfExists;
             } else if args.flag("GET") {
                 options.get = true;
-            } else if args.flag("KEEPTTL") && matches!(options.expire, ExpireArg::None | ExpireArg::KeepTtl) {
+            } else if args.flag("KEEPTTL")
+                && matches!(options.expire, ExpireArg::None | ExpireArg::KeepTtl)
+            {
                 options.expire = ExpireArg::KeepTtl;
             } else if let Some(expire) = parse_expire_option(args, &options.expire)? {
                 options.expire = expire;
@@ -129,7 +137,10 @@ impl SetOptions {
 
 /// EX, PX, EXAT or PXAT with its value, if the next argument is one of them and does not
 /// conflict with an expiry already given (repeating the same option is allowed, as in Redis).
-fn parse_expire_option(args: &mut Args, current: &ExpireArg) -> Result<Option<ExpireArg>, CmdError> {
+fn parse_expire_option(
+    args: &mut Args,
+    current: &ExpireArg,
+) -> Result<Option<ExpireArg>, CmdError> {
     let Some(word) = args.peek() else {
         return Ok(None);
     };
@@ -228,13 +239,23 @@ fn setnx(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(int(1))
 }
 
-fn set_with_expire(ctx: &mut Ctx, args: &mut Args, unit_ms: i64, command: &'static str) -> Result<Frame, CmdError> {
+fn set_with_expire(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    unit_ms: i64,
+    command: &'static str,
+) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let amount = args.bytes()?;
     let value = args.bytes()?;
-    let ttl = expire_time(&ExpireArg::Relative { amount, unit_ms }, ctx.now_ms, command)?;
+    let ttl = expire_time(
+        &ExpireArg::Relative { amount, unit_ms },
+        ctx.now_ms,
+        command,
+    )?;
     let (db, now) = (ctx.db, ctx.now_ms);
-    ctx.store(&key).insert(db, &key, Value::string(&value), ttl, now);
+    ctx.store(&key)
+        .insert(db, &key, Value::string(&value), ttl, now);
     Ok(ok())
 }
 
@@ -319,7 +340,7 @@ fn mget(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 
 fn pairs<'a>(args: &mut Args<'a>, command: &str) -> Result<&'a [Bytes], CmdError> {
     let rest = args.rest();
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity {
             command: command.into(),
         });
@@ -331,7 +352,8 @@ fn pairs<'a>(args: &mut Args<'a>, command: &str) -> Result<&'a [Bytes], CmdError
 fn mset(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let (db, now) = (ctx.db, ctx.now_ms);
     for pair in pairs(args, "mset")?.chunks_exact(2) {
-        ctx.store(&pair[0]).insert(db, &pair[0], Value::string(&pair[1]), Ttl::Clear, now);
+        ctx.store(&pair[0])
+            .insert(db, &pair[0], Value::string(&pair[1]), Ttl::Clear, now);
     }
     Ok(ok())
 }
@@ -346,7 +368,8 @@ fn msetnx(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         }
     }
     for pair in pairs.chunks_exact(2) {
-        ctx.store(&pair[0]).insert(db, &pair[0], Value::string(&pair[1]), Ttl::Clear, now);
+        ctx.store(&pair[0])
+            .insert(db, &pair[0], Value::string(&pair[1]), Ttl::Clear, now);
     }
     Ok(int(1))
 }
@@ -360,7 +383,13 @@ fn add_integer(ctx: &mut Ctx, key: &[u8], delta: i64) -> Result<Frame, CmdError>
         Some(bytes) => super::args::parse_i64(&bytes).ok_or(CmdError::NotInteger)?,
     };
     let next = current.checked_add(delta).ok_or(CmdError::Overflow)?;
-    store.insert(db, key, Value::Str(Bytes::from(next.to_string())), Ttl::Keep, now);
+    store.insert(
+        db,
+        key,
+        Value::Str(Bytes::from(next.to_string())),
+        Ttl::Keep,
+        now,
+    );
     Ok(int(next))
 }
 
@@ -439,7 +468,10 @@ fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         store.insert(db, &key, Value::string(&tail), Ttl::Keep, now);
         return Ok(int_len(tail.len()));
     };
-    let total = current.len().checked_add(tail.len()).ok_or(CmdError::StringTooLong)?;
+    let total = current
+        .len()
+        .checked_add(tail.len())
+        .ok_or(CmdError::StringTooLong)?;
     if total > len_max {
         return Err(CmdError::StringTooLong);
     }
@@ -448,7 +480,9 @@ fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let slot = store.get_mut(db, &key, now).expect("read above");
     let Value::Str(stored) = std::mem::replace(slot, Value::Str(Bytes::new()));
     drop(current);
-    let mut buffer = stored.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    let mut buffer = stored
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     buffer.extend_from_slice(&tail);
     *slot = Value::Str(buffer.freeze());
     store.resized(before, total);
@@ -478,8 +512,16 @@ fn substring(value: &Bytes, start: i64, end: i64) -> Bytes {
     if (start < 0 && end < 0 && start > end) || len == 0 {
         return Bytes::new();
     }
-    let start = if start < 0 { (len + start).max(0) } else { start };
-    let end = if end < 0 { (len + end).max(0) } else { end.min(len - 1) };
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 {
+        (len + end).max(0)
+    } else {
+        end.min(len - 1)
+    };
     if start > end {
         return Bytes::new();
     }
@@ -503,7 +545,9 @@ fn setrange(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         return Ok(int_len(current_len));
     }
     let offset = usize::try_from(offset).map_err(|_| CmdError::StringTooLong)?;
-    let end = offset.checked_add(patch.len()).ok_or(CmdError::StringTooLong)?;
+    let end = offset
+        .checked_add(patch.len())
+        .ok_or(CmdError::StringTooLong)?;
     if end > len_max {
         return Err(CmdError::StringTooLong);
     }
@@ -530,7 +574,10 @@ mod tests {
         let options = parse(&["nx", "GET", "ex", "10"]).unwrap();
         assert_eq!(options.condition, Condition::IfMissing);
         assert!(options.get);
-        assert_eq!(parse(&["KEEPTTL", "XX"]).unwrap().expire, ExpireArg::KeepTtl);
+        assert_eq!(
+            parse(&["KEEPTTL", "XX"]).unwrap().expire,
+            ExpireArg::KeepTtl
+        );
         assert!(parse(&["EX", "1", "EX", "2"]).is_ok());
     }
 
@@ -550,10 +597,19 @@ mod tests {
 
     #[test]
     fn expire_values_are_checked_after_syntax() {
-        let relative = |s: &str| ExpireArg::Relative { amount: Bytes::from(s.to_string()), unit_ms: 1000 };
+        let relative = |s: &str| ExpireArg::Relative {
+            amount: Bytes::from(s.to_string()),
+            unit_ms: 1000,
+        };
         assert_eq!(expire_time(&relative("10"), 5, "set"), Ok(Ttl::At(10_005)));
-        assert_eq!(expire_time(&relative("x"), 5, "set"), Err(CmdError::NotInteger));
-        assert_eq!(expire_time(&relative("0"), 5, "set"), Err(CmdError::InvalidExpire { command: "set" }));
+        assert_eq!(
+            expire_time(&relative("x"), 5, "set"),
+            Err(CmdError::NotInteger)
+        );
+        assert_eq!(
+            expire_time(&relative("0"), 5, "set"),
+            Err(CmdError::InvalidExpire { command: "set" })
+        );
         assert_eq!(
             expire_time(&relative("9223372036854775807"), 5, "set"),
             Err(CmdError::InvalidExpire { command: "set" })

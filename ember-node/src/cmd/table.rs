@@ -166,7 +166,11 @@ impl CommandSpec {
         if self.has(flag::PUBSUB) {
             categories.push("@pubsub");
         }
-        categories.push(if self.has(flag::FAST) { "@fast" } else { "@slow" });
+        categories.push(if self.has(flag::FAST) {
+            "@fast"
+        } else {
+            "@slow"
+        });
         categories
     }
 }
@@ -261,12 +265,18 @@ fn key_specs(spec: &CommandSpec) -> Vec<Frame> {
         (spec.keys.last - spec.keys.first) as i64
     };
     vec![Frame::Map(vec![
-        (b("flags"), Frame::Set(vec![Frame::Simple(Bytes::from_static(access.as_bytes()))])),
+        (
+            b("flags"),
+            Frame::Set(vec![Frame::Simple(Bytes::from_static(access.as_bytes()))]),
+        ),
         (
             b("begin_search"),
             Frame::Map(vec![
                 (b("type"), b("index")),
-                (b("spec"), Frame::Map(vec![(b("index"), Frame::Integer(spec.keys.first as i64))])),
+                (
+                    b("spec"),
+                    Frame::Map(vec![(b("index"), Frame::Integer(spec.keys.first as i64))]),
+                ),
             ]),
         ),
         (
@@ -340,10 +350,18 @@ mod tests {
                 spec.name
             );
             if spec.arity > 0 && spec.keys.last > 0 {
-                assert!(spec.keys.last < spec.arity, "{}: last key past arity", spec.name);
+                assert!(
+                    spec.keys.last < spec.arity,
+                    "{}: last key past arity",
+                    spec.name
+                );
             }
             if spec.route == Route::Keys {
-                assert!(spec.keys.first > 0, "{} routes by keys but has none", spec.name);
+                assert!(
+                    spec.keys.first > 0,
+                    "{} routes by keys but has none",
+                    spec.name
+                );
             }
             match spec.handler {
                 Handler::Container => assert!(!spec.subcommands.is_empty(), "{}", spec.name),
@@ -359,7 +377,10 @@ mod tests {
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(&[b'a'; 100]).is_none());
         let client = lookup(b"client").expect("client exists");
-        assert_eq!(client.subcommand(b"SETNAME").map(|s| s.name), Some("client|setname"));
+        assert_eq!(
+            client.subcommand(b"SETNAME").map(|s| s.name),
+            Some("client|setname")
+        );
     }
 
     #[test]

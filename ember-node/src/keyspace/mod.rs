@@ -288,7 +288,11 @@ impl Store {
     /// One tick of active expiry: in every database, samples keys that have a TTL and deletes
     /// the dead ones, repeating while more than a quarter of a sample had expired, until
     /// `over_budget` says the tick's time is spent or `EXPIRE_ROUNDS_MAX` rounds ran.
-    pub fn active_expire(&mut self, now_ms: u64, over_budget: &mut dyn FnMut() -> bool) -> ExpireCycle {
+    pub fn active_expire(
+        &mut self,
+        now_ms: u64,
+        over_budget: &mut dyn FnMut() -> bool,
+    ) -> ExpireCycle {
         let mut cycle = ExpireCycle::default();
         for db in 0..DATABASES_MAX {
             for _ in 0..EXPIRE_ROUNDS_MAX {
@@ -340,7 +344,10 @@ mod tests {
     fn lazy_expiry_hides_and_removes_dead_keys() {
         let mut store = Store::for_tests();
         store.insert(0, s("k").as_ref(), Value::Str(s("v")), Ttl::At(1000), 0);
-        assert!(store.get(0, b"k", 1000).is_some(), "alive at its expiry instant");
+        assert!(
+            store.get(0, b"k", 1000).is_some(),
+            "alive at its expiry instant"
+        );
         assert!(store.get(0, b"k", 1001).is_none());
         assert_eq!(store.len(0), 0);
         assert_eq!(store.stats.expired_keys, 1);
@@ -362,8 +369,20 @@ mod tests {
     fn active_expiry_collects_dead_keys_without_touching_live_ones() {
         let mut store = Store::for_tests();
         for i in 0..1000 {
-            store.insert(0, s(&format!("dead:{i}")).as_ref(), Value::Str(s("v")), Ttl::At(10), 0);
-            store.insert(0, s(&format!("live:{i}")).as_ref(), Value::Str(s("v")), Ttl::Clear, 0);
+            store.insert(
+                0,
+                s(&format!("dead:{i}")).as_ref(),
+                Value::Str(s("v")),
+                Ttl::At(10),
+                0,
+            );
+            store.insert(
+                0,
+                s(&format!("live:{i}")).as_ref(),
+                Value::Str(s("v")),
+                Ttl::Clear,
+                0,
+            );
         }
         let mut total = 0;
         for _ in 0..200 {
@@ -378,9 +397,18 @@ mod tests {
     fn active_expiry_is_free_without_ttls() {
         let mut store = Store::for_tests();
         for i in 0..1000 {
-            store.insert(0, s(&format!("k{i}")).as_ref(), Value::Str(s("v")), Ttl::Clear, 0);
+            store.insert(
+                0,
+                s(&format!("k{i}")).as_ref(),
+                Value::Str(s("v")),
+                Ttl::Clear,
+                0,
+            );
         }
-        assert_eq!(store.active_expire(100, &mut || false), ExpireCycle::default());
+        assert_eq!(
+            store.active_expire(100, &mut || false),
+            ExpireCycle::default()
+        );
     }
 
     #[test]
@@ -400,7 +428,13 @@ mod tests {
     fn scan_returns_each_live_key_once() {
         let mut store = Store::for_tests();
         for i in 0..300 {
-            store.insert(0, s(&format!("k{i}")).as_ref(), Value::Str(s("v")), Ttl::Clear, 0);
+            store.insert(
+                0,
+                s(&format!("k{i}")).as_ref(),
+                Value::Str(s("v")),
+                Ttl::Clear,
+                0,
+            );
         }
         let mut cursor = 0;
         let mut seen = Vec::new();

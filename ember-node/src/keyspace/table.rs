@@ -56,13 +56,19 @@ impl<V> Table<V> {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         let index = self.bucket_of(key);
         let bucket = &mut self.buckets[index];
-        bucket.iter_mut().find(|(k, _)| k[..] == *key).map(|(_, v)| v)
+        bucket
+            .iter_mut()
+            .find(|(k, _)| k[..] == *key)
+            .map(|(_, v)| v)
     }
 
     /// The stored key equal to `key`, so callers can share its allocation.
     pub fn get_key_value(&self, key: &[u8]) -> Option<(&Bytes, &V)> {
         let bucket = &self.buckets[self.bucket_of(key)];
-        bucket.iter().find(|(k, _)| k[..] == *key).map(|(k, v)| (k, v))
+        bucket
+            .iter()
+            .find(|(k, _)| k[..] == *key)
+            .map(|(k, v)| (k, v))
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -127,7 +133,9 @@ impl<V> Table<V> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> {
-        self.buckets.iter().flat_map(|b| b.iter().map(|(k, v)| (k, v)))
+        self.buckets
+            .iter()
+            .flat_map(|b| b.iter().map(|(k, v)| (k, v)))
     }
 
     fn grow_if_needed(&mut self) {

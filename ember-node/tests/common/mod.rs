@@ -23,7 +23,9 @@ impl Server {
             .expect("ember-server starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("reads the listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reads the listening line");
         let addr = line
             .trim()
             .strip_prefix("ember listening on ")
@@ -38,7 +40,10 @@ impl Server {
     }
 
     pub fn client(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().expect("connects")
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .expect("connects")
     }
 
     pub fn client_resp3(&self) -> redis::Connection {
@@ -50,7 +55,9 @@ impl Server {
 
     pub fn raw(&self) -> TcpStream {
         let stream = TcpStream::connect(self.addr).expect("raw connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream
     }
 
@@ -75,7 +82,10 @@ pub fn exchange(stream: &mut TcpStream, request: &[u8], expect_len: usize) -> Ve
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => reply.extend_from_slice(&chunk[..n]),
-            Err(e) => panic!("read failed after {:?}: {e}", String::from_utf8_lossy(&reply)),
+            Err(e) => panic!(
+                "read failed after {:?}: {e}",
+                String::from_utf8_lossy(&reply)
+            ),
         }
     }
     reply
