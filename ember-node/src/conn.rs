@@ -274,11 +274,6 @@ fn target_shards(spec: &CommandSpec, argv: &[Bytes], shard_count: usize) -> Vec<
             .map(|i| shard_of_key(&argv[i], shard_count))
             .collect(),
         Route::AllShards => (0..shard_count).collect(),
-        Route::ScanCursor => {
-            // An unparsable cursor is reported by the handler; any shard will do for that.
-            let cursor = crate::cmd::keys::parse_cursor(&argv[1]).unwrap_or(0);
-            vec![crate::cmd::keys::scan_shard(cursor, shard_count)]
-        }
         Route::None => unreachable!("session commands use no store"),
     };
     shards.sort_unstable();

@@ -58,7 +58,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("renamenx", 3, WRITE | FAST, TWO_KEYS, K, "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)", renamenx),
     cmd("randomkey", 1, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns a random key name from the database.", "O(1)", randomkey),
     cmd("keys", 2, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", keys),
-    cmd("scan", -2, READONLY, NO_KEYS, Route::ScanCursor, "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", scan),
+    cmd("scan", -2, READONLY, NO_KEYS, Route::AllShards, "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", scan),
 ];
 
 /// DEL key [key ...] and UNLINK: the count of keys that existed. UNLINK frees in the same way;
@@ -410,33 +410,42 @@ pub fn scan_shard(cursor: u64, shard_count: usize) -> usize {
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor packs the shard in its
-/// low 8 bits and that shard's table cursor above them; each call walks one shard.
+/// low 8 bits and that shard's table cursor above them. A call walks on into the next shard
+/// when one is exhausted, until COUNT keys were visited, so a small database comes back whole
+/// with cursor 0, as Redis users expect.
 fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let options = ScanOptions::parse(args)?;
     let shard_count = ctx.shared.shard_count;
-    let shard = scan_shard(options.cursor, shard_count);
     let (db, now) = (ctx.db, ctx.now_ms);
-    let store = ctx
-        .stores()
-        .find(|s| s.id == shard)
-        .expect("the cursor's shard is reserved");
-    let pattern = options.pattern.clone();
-    let type_name = options.type_name.clone();
-    let (inner, keys) = store.scan(db, options.cursor >> 8, options.count, now, |key, value| {
-        let name_ok = pattern.as_ref().is_none_or(|p| glob_match(p, key));
-        let type_ok = type_name
-            .as_ref()
-            .is_none_or(|t| value.type_name().as_bytes() == t.as_slice());
-        name_ok && type_ok
-    });
-    let next = if inner != 0 {
-        (inner << 8) | shard as u64
-    } else if shard + 1 < shard_count {
-        (shard + 1) as u64
-    } else {
-        0
+    let mut shard = scan_shard(options.cursor, shard_count);
+    let mut inner = options.cursor >> 8;
+    let mut keys = Vec::new();
+    let next = loop {
+        let store = ctx
+            .stores()
+            .find(|s| s.id == shard)
+            .expect("SCAN borrows every shard");
+        let (next_inner, found) = store.scan(db, inner, options.count, now, |key, value| {
+            let name_ok = options.pattern.as_ref().is_none_or(|p| glob_match(p, key));
+            let type_ok = options
+                .type_name
+                .as_ref()
+                .is_none_or(|t| value.type_name().as_bytes() == t.as_slice());
+            name_ok && type_ok
+        });
+        keys.extend(found.into_iter().map(Frame::Bulk));
+        if next_inner != 0 {
+            break (next_inner << 8) | shard as u64;
+        }
+        shard += 1;
+        inner = 0;
+        if shard == shard_count {
+            break 0;
+        }
+        if keys.len() >= options.count {
+            break shard as u64;
+        }
     };
-    let keys = keys.into_iter().map(Frame::Bulk).collect();
     Ok(Frame::Array(vec![
         bulk(Bytes::from(next.to_string())),
         Frame::Array(keys),

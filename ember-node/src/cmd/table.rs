@@ -91,8 +91,6 @@ pub enum Route {
     Keys,
     /// Every shard (DBSIZE, FLUSHALL, KEYS, INFO ...).
     AllShards,
-    /// The shard named by the SCAN cursor in argument 1.
-    ScanCursor,
     /// No store: a session command.
     None,
 }
