@@ -84,8 +84,15 @@ impl CmdError {
         }
     }
 
+    /// The error reply. Messages may quote the client's arguments, so CR and LF become
+    /// spaces here, once for every error, as Redis does: an error line cannot contain them.
     pub fn to_frame(&self) -> Frame {
-        Frame::Error(Bytes::from(self.message()))
+        let line: String = self
+            .message()
+            .chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+            .collect();
+        Frame::Error(Bytes::from(line))
     }
 }
 
@@ -138,6 +145,12 @@ mod tests {
             error.message(),
             "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
+    }
+
+    #[test]
+    fn quoted_arguments_cannot_break_the_error_line() {
+        let error = CmdError::Err("Unsupported option a\r\nb".into());
+        assert_eq!(error.to_frame(), Frame::Error(Bytes::from("ERR Unsupported option a  b")));
     }
 
     #[test]

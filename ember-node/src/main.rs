@@ -10,6 +10,13 @@ fn main() {
         .with_env_filter(filter)
         .with_target(false)
         .init();
+    // A panic is a bug. Unwinding would kill one task and could leave a shard's store taken
+    // for ever (every later command on that shard would hang); crash loudly instead.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
     let config = ServerConfig::parse();
     let env = ember_net::Env::production(None);
     let result = ember_net::run_production(env.clone(), move |env| async move {
