@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use crate::keyspace::EncodingLimits;
 use crate::limits::{CLIENTS_MAX, DATABASES_MAX, STRING_LEN_MAX_BYTES};
 
 /// Smallest proto-max-bulk-len CONFIG SET accepts (Redis: 1 MiB).
@@ -95,6 +96,25 @@ enum Setting {
     Timeout(u64),
     ProtoMaxBulkLen(usize),
     RequirePass(Option<Bytes>),
+    Encoding(usize, i64),
+}
+
+/// The collection encoding thresholds: (name, Redis's older alias, index into `encoding`).
+const ENCODING_PARAMETERS: &[(&str, &str)] = &[
+    ("hash-max-listpack-entries", "hash-max-ziplist-entries"),
+    ("hash-max-listpack-value", "hash-max-ziplist-value"),
+    ("set-max-intset-entries", "set-max-intset-entries"),
+    ("set-max-listpack-entries", "set-max-listpack-entries"),
+    ("set-max-listpack-value", "set-max-listpack-value"),
+    ("zset-max-listpack-entries", "zset-max-ziplist-entries"),
+    ("zset-max-listpack-value", "zset-max-ziplist-value"),
+    ("list-max-listpack-size", "list-max-ziplist-size"),
+];
+
+fn encoding_index(name: &str) -> Option<usize> {
+    ENCODING_PARAMETERS
+        .iter()
+        .position(|(n, alias)| *n == name || *alias == name)
 }
 
 pub struct RuntimeConfig {
@@ -105,19 +125,34 @@ pub struct RuntimeConfig {
     timeout_s: AtomicU64,
     proto_max_bulk_len: AtomicUsize,
     requirepass: Mutex<Option<Bytes>>,
+    /// Indexed like ENCODING_PARAMETERS.
+    encoding: [std::sync::atomic::AtomicI64; 8],
 }
 
 const PARAMETERS: &[&str] = &[
     "appendonly",
     "bind",
     "databases",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
     "hz",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
     "maxclients",
     "port",
     "proto-max-bulk-len",
     "requirepass",
     "save",
+    "set-max-intset-entries",
+    "set-max-listpack-entries",
+    "set-max-listpack-value",
     "timeout",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
 ];
 
 impl RuntimeConfig {
@@ -138,6 +173,22 @@ impl RuntimeConfig {
                     .filter(|p| !p.is_empty())
                     .map(|p| Bytes::from(p.clone())),
             ),
+            encoding: encoding_values(&EncodingLimits::default())
+                .map(std::sync::atomic::AtomicI64::new),
+        }
+    }
+
+    pub fn encoding_limits(&self) -> EncodingLimits {
+        let value = |i: usize| self.encoding[i].load(Ordering::Relaxed);
+        EncodingLimits {
+            hash_listpack_entries: value(0) as usize,
+            hash_listpack_value_bytes: value(1) as usize,
+            set_intset_entries: value(2) as usize,
+            set_listpack_entries: value(3) as usize,
+            set_listpack_value_bytes: value(4) as usize,
+            zset_listpack_entries: value(5) as usize,
+            zset_listpack_value_bytes: value(6) as usize,
+            list_listpack_size: value(7),
         }
     }
 
@@ -180,7 +231,10 @@ impl RuntimeConfig {
                 .unwrap_or_default(),
             "save" => String::new(),
             "timeout" => self.timeout_s().to_string(),
-            _ => unreachable!("only listed parameters are read"),
+            other => match encoding_index(other) {
+                Some(index) => self.encoding[index].load(Ordering::Relaxed).to_string(),
+                None => unreachable!("only listed parameters are read"),
+            },
         }
     }
 
@@ -223,8 +277,22 @@ impl RuntimeConfig {
             Setting::Timeout(s) => self.timeout_s.store(s, Ordering::Relaxed),
             Setting::ProtoMaxBulkLen(n) => self.proto_max_bulk_len.store(n, Ordering::Relaxed),
             Setting::RequirePass(p) => *self.requirepass.lock().expect("config lock") = p,
+            Setting::Encoding(index, value) => self.encoding[index].store(value, Ordering::Relaxed),
         }
     }
+}
+
+fn encoding_values(limits: &EncodingLimits) -> [i64; 8] {
+    [
+        limits.hash_listpack_entries as i64,
+        limits.hash_listpack_value_bytes as i64,
+        limits.set_intset_entries as i64,
+        limits.set_listpack_entries as i64,
+        limits.set_listpack_value_bytes as i64,
+        limits.zset_listpack_entries as i64,
+        limits.zset_listpack_value_bytes as i64,
+        limits.list_listpack_size,
+    ]
 }
 
 fn parse_integer(value: &[u8]) -> Result<i64, String> {
@@ -264,7 +332,20 @@ fn parse_setting(name: &str, value: &[u8]) -> Result<Setting, String> {
         "requirepass" => {
             Setting::RequirePass((!value.is_empty()).then(|| Bytes::copy_from_slice(value)))
         }
-        _ => return Err("can't set immutable config".into()),
+        "list-max-listpack-size" | "list-max-ziplist-size" => {
+            let size = in_range(parse_integer(value)?, i32::MIN as i64, i32::MAX as i64)?;
+            Setting::Encoding(7, size)
+        }
+        other => match encoding_index(other) {
+            // Entry counts and value sizes: any non-negative size, with memory units.
+            Some(index) => {
+                let text = String::from_utf8_lossy(value);
+                let size = parse_memory(&text)
+                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                Setting::Encoding(index, in_range(size as i64, 0, i64::MAX)?)
+            }
+            None => return Err("can't set immutable config".into()),
+        },
     })
 }
 
@@ -306,7 +387,15 @@ mod tests {
             config.matching(b"port"),
             vec![("port".to_string(), "7000".to_string())]
         );
-        assert_eq!(config.matching(b"*max*").len(), 2);
+        assert_eq!(config.matching(b"*max*").len(), 2 + 13);
+        config
+            .set_many(&[("hash-max-ziplist-entries".to_string(), Bytes::from("7"))])
+            .unwrap();
+        assert_eq!(config.encoding_limits().hash_listpack_entries, 7);
+        assert_eq!(
+            config.matching(b"hash-max-listpack-entries"),
+            vec![("hash-max-listpack-entries".to_string(), "7".to_string())]
+        );
         assert!(config.matching(b"nosuch").is_empty());
     }
 }

@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn quoted_arguments_cannot_break_the_error_line() {
         let error = CmdError::Err("Unsupported option a\r\nb".into());
-        assert_eq!(error.to_frame(), Frame::Error(Bytes::from("ERR Unsupported option a  b")));
+        assert_eq!(
+            error.to_frame(),
+            Frame::Error(Bytes::from("ERR Unsupported option a  b"))
+        );
     }
 
     #[test]

@@ -311,3 +311,44 @@ fn del_unlink_touch_exists_randomkey_and_databases() {
         "ERR: syntax error"
     );
 }
+
+#[test]
+fn object_encoding_refcount_and_freq() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    let _: () = cmd("MSET")
+        .arg("i")
+        .arg("12345")
+        .arg("e")
+        .arg("short")
+        .arg("r")
+        .arg("x".repeat(45))
+        .query(&mut c)
+        .unwrap();
+    for (key, want) in [("i", "int"), ("e", "embstr"), ("r", "raw")] {
+        let encoding: String = cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(encoding, want, "{key}");
+    }
+    let missing: Value = cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("nope")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(missing, Value::Nil);
+    let refs: i64 = cmd("OBJECT")
+        .arg("REFCOUNT")
+        .arg("i")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(refs, 1);
+    assert!(err(cmd("OBJECT").arg("FREQ").arg("i").query(&mut c))
+        .starts_with("ERR: An LFU maxmemory policy is not selected"));
+    assert_eq!(
+        err(cmd("OBJECT").arg("IDLE").arg("i").query(&mut c)),
+        "ERR: unknown subcommand 'IDLE'. Try OBJECT HELP."
+    );
+}

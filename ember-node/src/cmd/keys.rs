@@ -59,7 +59,126 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("randomkey", 1, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns a random key name from the database.", "O(1)", randomkey),
     cmd("keys", 2, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", keys),
     cmd("scan", -2, READONLY, NO_KEYS, Route::AllShards, "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", scan),
+    CommandSpec {
+        name: "object",
+        group: "generic",
+        arity: -2,
+        flags: 0,
+        keys: NO_KEYS,
+        route: Route::None,
+        summary: "A container for object introspection commands.",
+        complexity: "Depends on subcommand.",
+        since: "2.2.3",
+        handler: Handler::Container,
+        subcommands: OBJECT_SUBCOMMANDS,
+    },
 ];
+
+const OBJECT_KEY: KeySpec = KeySpec {
+    first: 2,
+    last: 2,
+    step: 1,
+};
+
+const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "object|encoding",
+        3,
+        READONLY,
+        OBJECT_KEY,
+        K,
+        "2.2.3",
+        "Returns the internal encoding of a Redis object.",
+        "O(1)",
+        object_encoding,
+    ),
+    cmd(
+        "object|refcount",
+        3,
+        READONLY,
+        OBJECT_KEY,
+        K,
+        "2.2.3",
+        "Returns the reference count of a value of a key.",
+        "O(1)",
+        object_refcount,
+    ),
+    cmd(
+        "object|freq",
+        3,
+        READONLY,
+        OBJECT_KEY,
+        K,
+        "4.0.0",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+        "O(1)",
+        object_freq,
+    ),
+    cmd(
+        "object|help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        Route::AllShards,
+        "6.2.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+        object_help,
+    ),
+];
+
+/// OBJECT ENCODING key: nil for a missing key.
+fn object_encoding(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    Ok(match ctx.store(&key).get_mut(db, &key, now) {
+        Some(value) => bulk(Bytes::from_static(value.encoding().as_bytes())),
+        None => Frame::Null,
+    })
+}
+
+/// OBJECT REFCOUNT key: values are never shared between keys, so a live key counts 1.
+fn object_refcount(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    Ok(if ctx.store(&key).exists(db, &key, now) {
+        int(1)
+    } else {
+        Frame::Null
+    })
+}
+
+/// OBJECT FREQ key: frequencies are tracked only under an LFU eviction policy, and ember has
+/// none selected, so this answers as Redis does in that case.
+fn object_freq(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    if !ctx.store(&key).exists(db, &key, now) {
+        return Ok(Frame::Null);
+    }
+    Err(CmdError::Err(
+        "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+            .into(),
+    ))
+}
+
+/// OBJECT HELP
+fn object_help(_ctx: &mut Ctx, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(super::connection::help_reply(
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    ))
+}
 
 /// DEL key [key ...] and UNLINK: the count of keys that existed. UNLINK frees in the same way;
 /// freeing big values off the hot path comes with the collection types.

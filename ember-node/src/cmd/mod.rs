@@ -10,15 +10,19 @@
 
 pub mod args;
 pub mod connection;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod table;
+pub mod zset;
 
 use bytes::Bytes;
 use ember_proto::{Frame, Protocol};
 
-use crate::keyspace::Store;
+use crate::keyspace::{EncodingLimits, Store};
 use crate::server::Shared;
 use crate::slot::shard_of_key;
 pub use args::Args;
@@ -67,6 +71,11 @@ impl<'s, 't> Ctx<'s, 't> {
 
     pub fn store_count(&self) -> usize {
         self.stores.len()
+    }
+
+    /// The thresholds at which collections leave their compact encodings.
+    pub fn encoding_limits(&self) -> EncodingLimits {
+        self.shared.config.encoding_limits()
     }
 }
 

@@ -67,6 +67,7 @@ fn read_string(
     match store.get(db, key, now_ms) {
         None => Ok(None),
         Some(Value::Str(bytes)) => Ok(Some(bytes.clone())),
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
@@ -478,7 +479,9 @@ fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let before = current.len();
     // Drop the stored handle so the buffer is unique and can grow where it is.
     let slot = store.get_mut(db, &key, now).expect("read above");
-    let Value::Str(stored) = std::mem::replace(slot, Value::Str(Bytes::new()));
+    let Value::Str(stored) = std::mem::replace(slot, Value::Str(Bytes::new())) else {
+        unreachable!("read_string checked the type");
+    };
     drop(current);
     let mut buffer = stored
         .try_into_mut()

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use ember_proto::Frame;
 
-use super::{connection, keys, server, string, DataFn, SessionFn};
+use super::{connection, hash, keys, list, server, set, string, zset, DataFn, SessionFn};
 
 pub mod flag {
     pub const WRITE: u32 = 1 << 0;
@@ -193,11 +193,15 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 4] = [
+        let families: [&'static [CommandSpec]; 8] = [
             string::COMMANDS,
             keys::COMMANDS,
             server::COMMANDS,
             connection::COMMANDS,
+            list::COMMANDS,
+            hash::COMMANDS,
+            set::COMMANDS,
+            zset::COMMANDS,
         ];
         let mut all: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         all.sort_by_key(|s| s.name);

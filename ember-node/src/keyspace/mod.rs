@@ -6,8 +6,12 @@
 //! holds only keys that have a TTL (sharing the key's allocation), so the active expiry
 //! cycle samples only keys that can expire and costs nothing for keys without one.
 
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod table;
 pub mod value;
+pub mod zset;
 
 use ahash::RandomState;
 use bytes::Bytes;
@@ -21,6 +25,36 @@ pub use value::Value;
 /// Bytes accounted per entry beyond its key and value: the table slot, the value header and
 /// the allocator's share. A model, not a measurement; issue 4 replaces it with real sizes.
 const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+/// When the compact encodings of collections convert to their full structures, from the
+/// `*-max-listpack-*` and `set-max-intset-entries` settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodingLimits {
+    pub hash_listpack_entries: usize,
+    pub hash_listpack_value_bytes: usize,
+    pub set_intset_entries: usize,
+    pub set_listpack_entries: usize,
+    pub set_listpack_value_bytes: usize,
+    pub zset_listpack_entries: usize,
+    pub zset_listpack_value_bytes: usize,
+    /// Redis's list-max-listpack-size: positive is entries per node, -1..-5 is 4..64 KiB per node.
+    pub list_listpack_size: i64,
+}
+
+impl Default for EncodingLimits {
+    fn default() -> EncodingLimits {
+        EncodingLimits {
+            hash_listpack_entries: 128,
+            hash_listpack_value_bytes: 64,
+            set_intset_entries: 512,
+            set_listpack_entries: 128,
+            set_listpack_value_bytes: 64,
+            zset_listpack_entries: 128,
+            zset_listpack_value_bytes: 64,
+            list_listpack_size: -2,
+        }
+    }
+}
 
 /// What a write does to the key's TTL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +82,7 @@ pub struct Db {
 pub struct Store {
     pub id: usize,
     dbs: Vec<Db>,
+    hasher: RandomState,
     rng: ChaCha8Rng,
     used_bytes: usize,
     pub stats: StoreStats,
@@ -72,6 +107,7 @@ impl Store {
         Store {
             id,
             dbs,
+            hasher,
             rng,
             used_bytes: 0,
             stats: StoreStats::default(),
@@ -85,6 +121,11 @@ impl Store {
             RandomState::with_seeds(1, 2, 3, 4),
             ChaCha8Rng::seed_from_u64(7),
         )
+    }
+
+    /// The seeded hasher new collections (hash and set tables) are built with.
+    pub fn hasher(&self) -> &RandomState {
+        &self.hasher
     }
 
     fn db(&mut self, db: usize) -> &mut Db {

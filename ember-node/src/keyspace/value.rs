@@ -1,18 +1,43 @@
-//! `Value`: what a key holds. Strings are binary-safe `Bytes`; the collection types join
-//! this enum as their families land.
+//! `Value`: what a key holds. Strings are binary-safe `Bytes`; each collection type lives in
+//! its own module with a compact encoding for small values and a full structure past the
+//! `EncodingLimits` thresholds.
 
 use bytes::Bytes;
 
-#[derive(Clone, Debug, PartialEq)]
+use super::hash::Hash;
+use super::list::List;
+use super::set::Set;
+use super::zset::ZSet;
+
+#[derive(Debug)]
 pub enum Value {
     Str(Bytes),
+    List(List),
+    Hash(Hash),
+    Set(Set),
+    ZSet(ZSet),
 }
 
 impl Value {
-    /// The name TYPE reports.
+    /// The name TYPE reports (and SCAN TYPE filters on).
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(bytes) => string_encoding(bytes),
+            Value::List(list) => list.encoding(),
+            Value::Hash(hash) => hash.encoding(),
+            Value::Set(set) => set.encoding(),
+            Value::ZSet(zset) => zset.encoding(),
         }
     }
 
@@ -20,13 +45,27 @@ impl Value {
     pub fn size_bytes(&self) -> usize {
         match self {
             Value::Str(bytes) => bytes.len(),
+            Value::List(list) => list.size_bytes(),
+            Value::Hash(hash) => hash.size_bytes(),
+            Value::Set(set) => set.size_bytes(),
+            Value::ZSet(zset) => zset.size_bytes(),
         }
     }
-}
 
-impl Value {
     /// A string value copied out of a request buffer, so it owns exactly its bytes.
     pub fn string(bytes: &[u8]) -> Value {
         Value::Str(Bytes::copy_from_slice(bytes))
+    }
+}
+
+/// Redis reports "int" for strings that read as a 64-bit integer, "embstr" for short strings
+/// (at most 44 bytes) and "raw" for the rest.
+fn string_encoding(bytes: &[u8]) -> &'static str {
+    if bytes.len() <= 20 && crate::cmd::args::parse_i64(bytes).is_some() {
+        "int"
+    } else if bytes.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
     }
 }
