@@ -48,5 +48,7 @@ summary=$(redis-cli -p "$port" --pipe < /tmp/ember-pipe.txt | tail -1)
 echo "redis-cli --pipe: $summary"
 [ "$summary" = "errors: 0, replies: 100000" ] || { echo "unexpected --pipe summary"; exit 1; }
 expect 100000 DBSIZE
-python3 "$(dirname "$0")/compat.py" "$port"
+for script in "$(dirname "$0")"/compat*.py; do
+    python3 "$script" "$port"
+done
 echo "compatibility checks passed"

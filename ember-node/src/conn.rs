@@ -214,7 +214,7 @@ impl Connection {
     /// Runs a data command on the store(s) that own its keys.
     async fn execute_data(&mut self, spec: &'static CommandSpec, request: DataRequest) -> Frame {
         let local = &self.local;
-        let shards = target_shards(spec, &request.argv, local.shared.shard_count);
+        let shards = target_shards(spec, &request.argv, local.shared.shard_count, local.id);
         if let [shard] = shards[..] {
             if shard == local.id {
                 let mut store = local.acquire().await;
@@ -267,12 +267,21 @@ fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, usize), CmdError> {
 }
 
 /// The sorted, distinct shards a data command needs.
-fn target_shards(spec: &CommandSpec, argv: &[Bytes], shard_count: usize) -> Vec<usize> {
+/// A command whose `numkeys` is invalid names no keys; it runs on the connection's own shard,
+/// where its handler reports the error.
+fn target_shards(spec: &CommandSpec, argv: &[Bytes], shard_count: usize, own: usize) -> Vec<usize> {
     let mut shards: Vec<usize> = match spec.route {
-        Route::Keys => spec
-            .key_positions(argv.len())
-            .map(|i| shard_of_key(&argv[i], shard_count))
-            .collect(),
+        Route::Keys => {
+            let positions = spec.key_positions(argv);
+            if positions.is_empty() {
+                vec![own]
+            } else {
+                positions
+                    .iter()
+                    .map(|&i| shard_of_key(&argv[i], shard_count))
+                    .collect()
+            }
+        }
         Route::AllShards => (0..shard_count).collect(),
         Route::None => unreachable!("session commands use no store"),
     };

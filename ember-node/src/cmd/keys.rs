@@ -74,11 +74,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-const OBJECT_KEY: KeySpec = KeySpec {
-    first: 2,
-    last: 2,
-    step: 1,
-};
+const OBJECT_KEY: KeySpec = KeySpec::with_keynum(2, 2, 1, 0);
 
 const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     cmd(

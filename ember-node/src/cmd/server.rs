@@ -491,7 +491,8 @@ fn command_getkeys(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdE
         ));
     }
     let keys: Vec<Frame> = spec
-        .key_positions(argv.len())
+        .key_positions(argv)
+        .into_iter()
         .map(|i| bulk(argv[i].clone()))
         .collect();
     if keys.is_empty() {

@@ -3,7 +3,9 @@
 use bytes::{Bytes, BytesMut};
 use ember_proto::Frame;
 
-use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, KEY_VALUE_PAIRS, ONE_KEY};
+use super::table::{
+    flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, KEY_VALUE_PAIRS, ONE_KEY,
+};
 use super::{int, int_len, ok, Args, CmdError, Ctx, DataFn};
 use crate::keyspace::{Store, Ttl, Value};
 
@@ -42,7 +44,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("getset", 3, WRITE | DENYOOM | FAST, ONE_KEY, "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "O(1)", getset),
     cmd("getdel", 2, WRITE | FAST, ONE_KEY, "6.2.0", "Returns the string value of a key after deleting the key.", "O(1)", getdel),
     cmd("getex", -2, WRITE | FAST, ONE_KEY, "6.2.0", "Returns the string value of a key after setting its expiration time.", "O(1)", getex),
-    cmd("mget", -2, READONLY | FAST, KeySpec { first: 1, last: -1, step: 1 }, "1.0.0", "Atomically returns the string values of one or more keys.", "O(N) where N is the number of keys to retrieve.", mget),
+    cmd("mget", -2, READONLY | FAST, ALL_KEYS, "1.0.0", "Atomically returns the string values of one or more keys.", "O(N) where N is the number of keys to retrieve.", mget),
     cmd("mset", -3, WRITE | DENYOOM, KEY_VALUE_PAIRS, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "O(N) where N is the number of keys to set.", mset),
     cmd("msetnx", -3, WRITE | DENYOOM, KEY_VALUE_PAIRS, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "O(N) where N is the number of keys to set.", msetnx),
     cmd("incr", 2, WRITE | DENYOOM | FAST, ONE_KEY, "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "O(1)", incr),

@@ -23,6 +23,8 @@ pub mod flag {
     pub const NO_AUTH: u32 = 1 << 10;
     pub const NO_MULTI: u32 = 1 << 11;
     pub const DANGEROUS: u32 = 1 << 12;
+    /// Set by the table for specs with a `keynum`; never written in a spec.
+    pub const MOVABLE_KEYS: u32 = 1 << 13;
 
     /// Flag names as COMMAND INFO reports them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -38,42 +40,63 @@ pub mod flag {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
 /// Key positions, as Redis's legacy (first, last, step) triple: `last = -1` means through
-/// the end, `-2` all but the last argument.
+/// the end, `-2` all but the last argument. `keynum`, when not 0, is the index of a
+/// `numkeys` argument followed by that many keys (LMPOP, ZUNIONSTORE, SINTERCARD ...): such
+/// commands have "movable keys" that only the arguments can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeySpec {
     pub first: i32,
     pub last: i32,
     pub step: i32,
+    pub keynum: i32,
+}
+
+impl KeySpec {
+    /// Fixed keys at (first, last, step) plus `numkeys` keys after the argument at `keynum`.
+    pub const fn with_keynum(first: i32, last: i32, step: i32, keynum: i32) -> KeySpec {
+        KeySpec {
+            first,
+            last,
+            step,
+            keynum,
+        }
+    }
 }
 
 pub const NO_KEYS: KeySpec = KeySpec {
     first: 0,
     last: 0,
     step: 0,
+    keynum: 0,
 };
 pub const ONE_KEY: KeySpec = KeySpec {
     first: 1,
     last: 1,
     step: 1,
+    keynum: 0,
 };
 pub const ALL_KEYS: KeySpec = KeySpec {
     first: 1,
     last: -1,
     step: 1,
+    keynum: 0,
 };
 pub const KEY_VALUE_PAIRS: KeySpec = KeySpec {
     first: 1,
     last: -1,
     step: 2,
+    keynum: 0,
 };
 pub const TWO_KEYS: KeySpec = KeySpec {
     first: 1,
     last: 2,
     step: 1,
+    keynum: 0,
 };
 
 #[derive(Clone, Copy)]
@@ -125,9 +148,16 @@ impl CommandSpec {
         }
     }
 
-    /// The positions of the keys in `argv`, bounded by `argv`'s length.
-    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let KeySpec { first, last, step } = self.keys;
+    /// The positions of the keys in `argv`, bounded by `argv`'s length. A `numkeys` that is
+    /// not a positive integer fitting in `argv` adds no keys; the handler reports the error.
+    pub fn key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
+        let argc = argv.len();
+        let KeySpec {
+            first,
+            last,
+            step,
+            keynum,
+        } = self.keys;
         let (first, step) = (first.max(0) as usize, step.max(1) as usize);
         let last = if last < 0 {
             (argc as i64 + last as i64).max(0) as usize
@@ -135,7 +165,29 @@ impl CommandSpec {
             (last as usize).min(argc.saturating_sub(1))
         };
         let end = if first == 0 { 0 } else { last + 1 };
-        (first..end).step_by(step)
+        let mut positions: Vec<usize> = (first..end).step_by(step).collect();
+        if keynum > 0 {
+            let keynum = keynum as usize;
+            let count = argv
+                .get(keynum)
+                .and_then(|n| super::args::parse_i64(n))
+                .unwrap_or(0);
+            let available = argc.saturating_sub(keynum + 1) as i64;
+            if count > 0 && count <= available {
+                positions.extend(keynum + 1..keynum + 1 + count as usize);
+            }
+        }
+        positions
+    }
+
+    /// Flags as COMMAND INFO reports them, with `movablekeys` derived from the key spec.
+    pub fn reported_flags(&self) -> u32 {
+        let movable = if self.keys.keynum > 0 {
+            flag::MOVABLE_KEYS
+        } else {
+            0
+        };
+        self.flags | movable
     }
 
     pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
@@ -231,7 +283,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 pub fn info_frame(spec: &CommandSpec) -> Frame {
     let flags = flag::NAMES
         .iter()
-        .filter(|(bit, _)| spec.has(*bit))
+        .filter(|(bit, _)| spec.reported_flags() & bit != 0)
         .map(|(_, name)| Frame::Simple(Bytes::from_static(name.as_bytes())))
         .collect();
     let categories = spec
@@ -387,11 +439,38 @@ mod tests {
 
     #[test]
     fn key_positions_follow_the_spec() {
+        let argv = |words: &[&str]| -> Vec<Bytes> {
+            words.iter().map(|w| Bytes::from(w.to_string())).collect()
+        };
         let mset = lookup(b"mset").unwrap();
-        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            mset.key_positions(&argv(&["mset", "a", "1", "b", "2"])),
+            vec![1, 3]
+        );
         let del = lookup(b"del").unwrap();
-        assert_eq!(del.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            del.key_positions(&argv(&["del", "a", "b", "c"])),
+            vec![1, 2, 3]
+        );
         let ping = lookup(b"ping").unwrap();
-        assert_eq!(ping.key_positions(2).count(), 0);
+        assert!(ping.key_positions(&argv(&["ping", "x"])).is_empty());
+        let movable = CommandSpec {
+            keys: KeySpec::with_keynum(1, 1, 1, 2),
+            ..*lookup(b"get").unwrap()
+        };
+        assert_eq!(
+            movable.key_positions(&argv(&["z", "dst", "2", "a", "b", "WEIGHTS"])),
+            vec![1, 3, 4]
+        );
+        assert_eq!(
+            movable.key_positions(&argv(&["z", "dst", "9", "a"])),
+            vec![1],
+            "numkeys past the end"
+        );
+        assert_eq!(
+            movable.key_positions(&argv(&["z", "dst", "x", "a"])),
+            vec![1],
+            "numkeys not a number"
+        );
     }
 }

@@ -165,6 +165,19 @@ impl Store {
         self.db(db).keys.get_mut(key)
     }
 
+    /// A value for writing together with the store's seeded generator, for commands that
+    /// pick at random (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER).
+    pub fn value_and_rng(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
+        self.expire_if_due(db, key, now_ms);
+        let value = self.dbs[db].keys.get_mut(key)?;
+        Some((value, &mut self.rng))
+    }
+
     pub fn exists(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
         self.expire_if_due(db, key, now_ms);
         self.db(db).keys.contains(key)
