@@ -18,12 +18,17 @@ use tokio::sync::oneshot;
 
 use crate::clients::ClientEntry;
 use crate::cmd::table::{flag, Handler, Route};
-use crate::cmd::{lookup, CmdError, CommandSpec, Session, SessionCtx};
+use crate::cmd::transaction::Queued;
+use crate::cmd::{lookup, simple, CmdError, CommandSpec, Session, SessionCtx};
+use crate::keyspace::Store;
 use crate::limits::{
     PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES,
 };
 use crate::shard::{DataRequest, Job, ShardLocal};
 use crate::slot::shard_of_key;
+
+/// Commands that run at once inside MULTI instead of being queued.
+const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
 pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
     let shared = local.shared.clone();
@@ -173,19 +178,48 @@ impl Connection {
         Ok(())
     }
 
-    /// Looks the command up, checks arity and authentication, and runs it.
+    /// Looks the command up, checks arity and authentication, then queues it (inside MULTI)
+    /// or runs it. Errors found before running flag an open transaction, as Redis does.
     async fn dispatch(&mut self, session: &mut Session, argv: Vec<Bytes>) -> Frame {
         let (spec, skip) = match resolve(&argv) {
             Ok(found) => found,
-            Err(error) => return error.to_frame(),
+            Err(error) => {
+                session.transaction.flag_error();
+                return error.to_frame();
+            }
         };
         if !session.authenticated && !spec.has(flag::NO_AUTH) {
+            session.transaction.flag_error();
             return CmdError::NoAuth.to_frame();
         }
-        let now_ms = self.local.env.unix_ms();
-        self.client.touch(now_ms, spec.name);
-        let counters = &self.local.shared.stats.shards[self.local.id];
-        counters.commands.fetch_add(1, Ordering::Relaxed);
+        let in_multi = session.transaction.queue.is_some();
+        if in_multi && !RUN_INSIDE_MULTI.contains(&spec.name) {
+            if spec.has(flag::NO_MULTI) {
+                session.transaction.flag_error();
+                return CmdError::Err("Command not allowed inside a transaction".into()).to_frame();
+            }
+            let queue = session.transaction.queue.as_mut().expect("in MULTI");
+            queue.push(Queued { spec, skip, argv });
+            return simple("QUEUED");
+        }
+        if in_multi && spec.name == "watch" {
+            return CmdError::Err("WATCH inside MULTI is not allowed".into()).to_frame();
+        }
+        match spec.handler {
+            Handler::Exec => self.exec(session).await,
+            _ => self.execute(session, spec, skip, argv).await,
+        }
+    }
+
+    /// Runs one command now, outside a transaction.
+    async fn execute(
+        &mut self,
+        session: &mut Session,
+        spec: &'static CommandSpec,
+        skip: usize,
+        argv: Vec<Bytes>,
+    ) -> Frame {
+        let now_ms = self.count(spec);
         match spec.handler {
             Handler::Session(handler) => {
                 let mut ctx = SessionCtx {
@@ -193,10 +227,17 @@ impl Connection {
                     shared: &self.local.shared,
                     now_ms,
                 };
-                let mut args = crate::cmd::Args::new(&argv, skip);
-                handler(&mut ctx, &mut args).unwrap_or_else(|e| e.to_frame())
+                handler(&mut ctx, &mut crate::cmd::Args::new(&argv, skip))
+                    .unwrap_or_else(|e| e.to_frame())
             }
             Handler::Data(handler) => {
+                let is_watch = spec.name == "watch";
+                let watch = is_watch.then(|| session.transaction.watch_flag.clone());
+                let watched: Vec<Bytes> = if is_watch {
+                    argv[1..].to_vec()
+                } else {
+                    Vec::new()
+                };
                 let (db, protocol) = (session.db, session.protocol);
                 let request = DataRequest {
                     handler,
@@ -204,10 +245,123 @@ impl Connection {
                     skip,
                     db,
                     protocol,
+                    watch,
                 };
-                self.execute_data(spec, request).await
+                let frame = self.execute_data(spec, request).await;
+                session
+                    .transaction
+                    .watched
+                    .extend(watched.into_iter().map(|key| (db, key)));
+                frame
             }
-            Handler::Container => unreachable!("resolve() picks a subcommand"),
+            Handler::Container | Handler::Exec => unreachable!("resolved or handled by dispatch"),
+        }
+    }
+
+    /// Records the command for CLIENT LIST and INFO; returns the time it runs at.
+    fn count(&self, spec: &'static CommandSpec) -> u64 {
+        let now_ms = self.local.env.unix_ms();
+        self.client.touch(now_ms, spec.name);
+        let counters = &self.local.shared.stats.shards[self.local.id];
+        counters.commands.fetch_add(1, Ordering::Relaxed);
+        now_ms
+    }
+
+    /// EXEC: borrows every store the queue and the watched keys need, checks the watches
+    /// (touching each watched key so one that expired since WATCH counts as modified), then
+    /// runs the whole queue while holding the stores, so no other client sees it half done.
+    async fn exec(&mut self, session: &mut Session) -> Frame {
+        let transaction = &mut session.transaction;
+        let Some(queue) = transaction.queue.take() else {
+            return CmdError::Err("EXEC without MULTI".into()).to_frame();
+        };
+        if transaction.failed {
+            transaction.end();
+            return CmdError::Raw(
+                "EXECABORT Transaction discarded because of previous errors.".into(),
+            )
+            .to_frame();
+        }
+        let local = self.local.clone();
+        let shard_count = local.shared.shard_count;
+        let mut shards: Vec<usize> = transaction
+            .watched
+            .iter()
+            .map(|(_, key)| shard_of_key(key, shard_count))
+            .collect();
+        for queued in &queue {
+            if matches!(queued.spec.handler, Handler::Data(_)) {
+                shards.extend(target_shards(
+                    queued.spec,
+                    &queued.argv,
+                    shard_count,
+                    local.id,
+                ));
+            }
+        }
+        shards.sort_unstable();
+        shards.dedup();
+        let mut stores = local.borrow_many(&shards).await;
+        let mut refs: Vec<&mut Store> = stores.iter_mut().map(|s| &mut **s).collect();
+        let now_ms = local.env.unix_ms();
+        for (db, key) in &transaction.watched {
+            let shard = shard_of_key(key, shard_count);
+            let store = refs
+                .iter_mut()
+                .find(|s| s.id == shard)
+                .expect("watched shards borrowed");
+            store.exists(*db, key, now_ms);
+        }
+        let reply = if transaction.watch_flag.load(Ordering::Relaxed) {
+            Frame::NullArray
+        } else {
+            let mut replies = Vec::with_capacity(queue.len());
+            for queued in queue {
+                replies.push(self.run_queued(session, queued, &mut refs));
+            }
+            Frame::Array(replies)
+        };
+        drop(refs);
+        local.return_many(stores);
+        session.transaction.end();
+        reply
+    }
+
+    /// One queued command inside EXEC, over the stores EXEC holds. The database is the
+    /// session's at this point, so a queued SELECT applies to the commands after it.
+    fn run_queued(
+        &self,
+        session: &mut Session,
+        queued: Queued,
+        stores: &mut [&mut Store],
+    ) -> Frame {
+        let now_ms = self.count(queued.spec);
+        match queued.spec.handler {
+            Handler::Session(handler) => {
+                let mut ctx = SessionCtx {
+                    session,
+                    shared: &self.local.shared,
+                    now_ms,
+                };
+                handler(
+                    &mut ctx,
+                    &mut crate::cmd::Args::new(&queued.argv, queued.skip),
+                )
+                .unwrap_or_else(|e| e.to_frame())
+            }
+            Handler::Data(handler) => {
+                let (db, protocol) = (session.db, session.protocol);
+                let request = DataRequest {
+                    handler,
+                    argv: queued.argv,
+                    skip: queued.skip,
+                    db,
+                    protocol,
+                    watch: None,
+                };
+                request.run(&self.local.shared, stores, now_ms)
+            }
+            Handler::Container | Handler::Exec => unreachable!("never queued"),
         }
     }
 
@@ -229,8 +383,7 @@ impl Connection {
         }
         let mut stores = local.borrow_many(&shards).await;
         let frame = {
-            let mut refs: Vec<&mut crate::keyspace::Store> =
-                stores.iter_mut().map(|s| &mut **s).collect();
+            let mut refs: Vec<&mut Store> = stores.iter_mut().map(|s| &mut **s).collect();
             request.run(&local.shared, &mut refs, local.env.unix_ms())
         };
         local.return_many(stores);

@@ -42,12 +42,15 @@ pub struct DataRequest {
     pub skip: usize,
     pub db: usize,
     pub protocol: Protocol,
+    /// The connection's WATCH flag, passed only with WATCH.
+    pub watch: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl DataRequest {
     /// Runs the handler over `stores` and turns its error into an error reply.
     pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Frame {
         let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
+        ctx.watch = self.watch.clone();
         let mut args = Args::new(&self.argv, self.skip);
         match (self.handler)(&mut ctx, &mut args) {
             Ok(frame) => frame,
@@ -234,6 +237,7 @@ async fn expire_loop(local: Rc<ShardLocal>) {
         let env = local.env.clone();
         let now_ms = env.unix_ms();
         store.active_expire(now_ms, &mut || env.now().duration_since(started) >= budget);
+        store.prune_watchers();
         local.put_back(store);
     }
 }

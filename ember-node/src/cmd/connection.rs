@@ -295,6 +295,7 @@ fn reset(ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> {
     session.db = 0;
     session.name = None;
     session.authenticated = ctx.shared.config.requirepass().is_none();
+    session.transaction.end();
     ctx.shared.clients.set_protocol(session.id, Protocol::Resp2);
     ctx.shared.clients.set_db(session.id, 0);
     ctx.shared.clients.set_name(session.id, None);

@@ -127,7 +127,7 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 fn object_encoding(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let (db, now) = (ctx.db, ctx.now_ms);
-    Ok(match ctx.store(&key).get_mut(db, &key, now) {
+    Ok(match ctx.store(&key).peek(db, &key, now) {
         Some(value) => bulk(Bytes::from_static(value.encoding().as_bytes())),
         None => Frame::Null,
     })
@@ -365,7 +365,7 @@ fn persist(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 fn key_type(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let (db, now) = (ctx.db, ctx.now_ms);
-    let name = match ctx.store(&key).get_mut(db, &key, now) {
+    let name = match ctx.store(&key).peek(db, &key, now) {
         Some(value) => value.type_name(),
         None => "none",
     };

@@ -17,6 +17,7 @@ pub mod server;
 pub mod set;
 pub mod string;
 pub mod table;
+pub mod transaction;
 pub mod zset;
 
 use bytes::Bytes;
@@ -35,6 +36,8 @@ pub struct Ctx<'s, 't> {
     pub db: usize,
     pub protocol: Protocol,
     pub shared: &'s Shared,
+    /// The connection's WATCH flag; given only to WATCH.
+    pub watch: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     stores: &'s mut [&'t mut Store],
 }
 
@@ -52,6 +55,7 @@ impl<'s, 't> Ctx<'s, 't> {
             db,
             protocol,
             shared,
+            watch: None,
             stores,
         }
     }
@@ -89,6 +93,7 @@ pub struct Session {
     pub authenticated: bool,
     /// Set by QUIT: the reply is sent, then the connection closes.
     pub closing: bool,
+    pub transaction: transaction::Transaction,
 }
 
 impl Session {
@@ -100,6 +105,7 @@ impl Session {
             name: None,
             authenticated,
             closing: false,
+            transaction: transaction::Transaction::default(),
         }
     }
 }

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use ember_proto::Frame;
 
-use super::{connection, hash, keys, list, server, set, string, zset, DataFn, SessionFn};
+use super::{
+    connection, hash, keys, list, server, set, string, transaction, zset, DataFn, SessionFn,
+};
 
 pub mod flag {
     pub const WRITE: u32 = 1 << 0;
@@ -105,6 +107,8 @@ pub enum Handler {
     Session(SessionFn),
     /// A container such as CLIENT: the second argument names one of `subcommands`.
     Container,
+    /// EXEC, which the connection runs itself (it borrows stores for the whole queue).
+    Exec,
 }
 
 /// Which stores a data command needs.
@@ -131,6 +135,12 @@ pub struct CommandSpec {
     pub since: &'static str,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
+}
+
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CommandSpec({})", self.name)
+    }
 }
 
 impl CommandSpec {
@@ -245,7 +255,8 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 8] = [
+        let families: [&'static [CommandSpec]; 9] = [
+            transaction::COMMANDS,
             string::COMMANDS,
             keys::COMMANDS,
             server::COMMANDS,
@@ -419,7 +430,9 @@ mod tests {
             }
             match spec.handler {
                 Handler::Container => assert!(!spec.subcommands.is_empty(), "{}", spec.name),
-                Handler::Session(_) => assert_eq!(spec.route, Route::None, "{}", spec.name),
+                Handler::Session(_) | Handler::Exec => {
+                    assert_eq!(spec.route, Route::None, "{}", spec.name)
+                }
                 Handler::Data(_) => assert_ne!(spec.route, Route::None, "{}", spec.name),
             }
         }

@@ -11,6 +11,7 @@ pub mod list;
 pub mod set;
 pub mod table;
 pub mod value;
+pub mod watch;
 pub mod zset;
 
 use ahash::RandomState;
@@ -83,6 +84,7 @@ pub struct Store {
     pub id: usize,
     dbs: Vec<Db>,
     hasher: RandomState,
+    watchers: watch::Watchers,
     rng: ChaCha8Rng,
     used_bytes: usize,
     pub stats: StoreStats,
@@ -108,6 +110,7 @@ impl Store {
             id,
             dbs,
             hasher,
+            watchers: watch::Watchers::new(),
             rng,
             used_bytes: 0,
             stats: StoreStats::default(),
@@ -159,10 +162,36 @@ impl Store {
         self.dbs[db].keys.get(key)
     }
 
-    /// A lookup for writing: lazy expiry, no hit/miss accounting.
+    /// A lookup for writing: lazy expiry, no hit/miss accounting. Taking a value for writing
+    /// counts as modifying it for WATCH.
     pub fn get_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.expire_if_due(db, key, now_ms);
+        self.watchers.signal(db, key);
         self.db(db).keys.get_mut(key)
+    }
+
+    /// A lookup that neither counts a hit or miss nor signals watchers (TYPE, OBJECT).
+    pub fn peek(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Value> {
+        self.expire_if_due(db, key, now_ms);
+        self.dbs[db].keys.get(key)
+    }
+
+    /// Registers a WATCH on `key` for the connection owning `flag`.
+    pub fn watch(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        // Expire first: a key that was already dead when watched does not abort EXEC.
+        self.expire_if_due(db, key, now_ms);
+        self.watchers.watch(db, key, flag);
+    }
+
+    /// Drops WATCH registrations of connections that ended their transactions.
+    pub fn prune_watchers(&mut self) {
+        self.watchers.prune();
     }
 
     /// A value for writing together with the store's seeded generator, for commands that
@@ -174,6 +203,7 @@ impl Store {
         now_ms: u64,
     ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
         self.expire_if_due(db, key, now_ms);
+        self.watchers.signal(db, key);
         let value = self.dbs[db].keys.get_mut(key)?;
         Some((value, &mut self.rng))
     }
@@ -192,6 +222,7 @@ impl Store {
                 return;
             }
         }
+        self.watchers.signal(db, key);
         let added = key.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
         let database = self.db(db);
         let previous = database.keys.insert(key, value);
@@ -226,6 +257,8 @@ impl Store {
     fn delete(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Value)> {
         let database = self.db(db);
         let (stored, value) = database.keys.remove(key)?;
+        self.watchers.signal(db, key);
+        let database = self.db(db);
         database.expires.remove(key);
         let size = stored.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
         assert!(self.used_bytes >= size);
@@ -245,6 +278,8 @@ impl Store {
             return false;
         };
         let stored = stored.clone();
+        self.watchers.signal(db, key);
+        let database = self.db(db);
         match at {
             Some(at) => {
                 database.expires.insert_shared(stored, at);
@@ -271,6 +306,8 @@ impl Store {
 
     /// Empties one database and returns its tables so the caller may free them off the hot path.
     pub fn flush_db(&mut self, db: usize) -> Vec<Vec<(Bytes, Value)>> {
+        let keys = &self.dbs[db].keys;
+        self.watchers.signal_existing(db, |key| keys.contains(key));
         let database = self.db(db);
         let freed: usize = database
             .keys
