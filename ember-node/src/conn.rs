@@ -24,8 +24,32 @@ use crate::keyspace::Store;
 use crate::limits::{
     PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES,
 };
+use crate::pubsub::Delivery;
 use crate::shard::{DataRequest, Job, ShardLocal};
 use crate::slot::shard_of_key;
+
+/// One command's replies: almost always one frame; SUBSCRIBE and friends send several.
+enum Replies {
+    One(Frame),
+    Many(Vec<Frame>),
+}
+
+impl From<Frame> for Replies {
+    fn from(frame: Frame) -> Replies {
+        Replies::One(frame)
+    }
+}
+
+/// What a RESP2 connection may run while subscribed.
+const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
 
 /// Commands that run at once inside MULTI instead of being queued.
 const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
@@ -68,6 +92,7 @@ pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
     if let Err(reason) = connection.run(&mut session).await {
         tracing::debug!(client = id, %reason, "connection closed");
     }
+    session.pubsub.clear(&shared.pubsub, id);
     shared.clients.unregister(id);
 }
 
@@ -86,7 +111,21 @@ impl Connection {
             if input.capacity() - input.len() < READ_CHUNK_BYTES / 2 {
                 input.reserve(READ_CHUNK_BYTES);
             }
-            let read = self.read(&mut input).await?;
+            let read = match session.pubsub.inbox.as_mut() {
+                None => self.read(&mut input).await?,
+                Some(inbox) => {
+                    // Published messages first, so a busy publisher cannot be starved by input.
+                    tokio::select! {
+                        biased;
+                        delivery = inbox.recv() => {
+                            deliver(session, delivery, &mut output)?;
+                            self.flush_subscribed(session, &mut output).await?;
+                            continue;
+                        }
+                        read = self.reader.read_buf(&mut input) => read.map_err(|e| e.to_string())?,
+                    }
+                }
+            };
             if read == 0 {
                 return Ok(());
             }
@@ -141,6 +180,21 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes a subscribed connection's output, unless its subscription is cut off while the
+    /// peer is not reading: then the connection closes instead of waiting for ever.
+    async fn flush_subscribed(
+        &mut self,
+        session: &Session,
+        output: &mut BytesMut,
+    ) -> Result<(), String> {
+        let inbox = session.pubsub.inbox.as_ref().expect("subscribed");
+        tokio::select! {
+            biased;
+            _ = inbox.cut_off() => Err("pubsub output buffer limit exceeded".into()),
+            written = self.flush(output) => written,
+        }
+    }
+
     /// Executes every complete request in `input`. Err ends the connection after the replies
     /// gathered so far (and the protocol error, if that was the reason) are written.
     async fn execute_buffered(
@@ -166,8 +220,14 @@ impl Connection {
             if argv.is_empty() {
                 continue;
             }
-            let frame = self.dispatch(session, argv).await;
-            encode(&frame, session.protocol, output);
+            match self.dispatch(session, argv).await {
+                Replies::One(frame) => encode(&frame, session.protocol, output),
+                Replies::Many(frames) => {
+                    for frame in &frames {
+                        encode(frame, session.protocol, output);
+                    }
+                }
+            }
             if session.closing {
                 return Err("client quit".into());
             }
@@ -180,33 +240,46 @@ impl Connection {
 
     /// Looks the command up, checks arity and authentication, then queues it (inside MULTI)
     /// or runs it. Errors found before running flag an open transaction, as Redis does.
-    async fn dispatch(&mut self, session: &mut Session, argv: Vec<Bytes>) -> Frame {
+    async fn dispatch(&mut self, session: &mut Session, argv: Vec<Bytes>) -> Replies {
         let (spec, skip) = match resolve(&argv) {
             Ok(found) => found,
             Err(error) => {
                 session.transaction.flag_error();
-                return error.to_frame();
+                return error.to_frame().into();
             }
         };
         if !session.authenticated && !spec.has(flag::NO_AUTH) {
             session.transaction.flag_error();
-            return CmdError::NoAuth.to_frame();
+            return CmdError::NoAuth.to_frame().into();
         }
         let in_multi = session.transaction.queue.is_some();
         if in_multi && !RUN_INSIDE_MULTI.contains(&spec.name) {
             if spec.has(flag::NO_MULTI) {
                 session.transaction.flag_error();
-                return CmdError::Err("Command not allowed inside a transaction".into()).to_frame();
+                return CmdError::Err("Command not allowed inside a transaction".into())
+                    .to_frame()
+                    .into();
             }
             let queue = session.transaction.queue.as_mut().expect("in MULTI");
             queue.push(Queued { spec, skip, argv });
-            return simple("QUEUED");
+            return simple("QUEUED").into();
+        }
+        let subscribed =
+            session.protocol == ember_proto::Protocol::Resp2 && session.pubsub.count() > 0;
+        if subscribed && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
+            let message = format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            );
+            return CmdError::Err(message).to_frame().into();
         }
         if in_multi && spec.name == "watch" {
-            return CmdError::Err("WATCH inside MULTI is not allowed".into()).to_frame();
+            return CmdError::Err("WATCH inside MULTI is not allowed".into())
+                .to_frame()
+                .into();
         }
         match spec.handler {
-            Handler::Exec => self.exec(session).await,
+            Handler::Exec => self.exec(session).await.into(),
             _ => self.execute(session, spec, skip, argv).await,
         }
     }
@@ -218,7 +291,7 @@ impl Connection {
         spec: &'static CommandSpec,
         skip: usize,
         argv: Vec<Bytes>,
-    ) -> Frame {
+    ) -> Replies {
         let now_ms = self.count(spec);
         match spec.handler {
             Handler::Session(handler) => {
@@ -229,6 +302,7 @@ impl Connection {
                 };
                 handler(&mut ctx, &mut crate::cmd::Args::new(&argv, skip))
                     .unwrap_or_else(|e| e.to_frame())
+                    .into()
             }
             Handler::Data(handler) => {
                 let is_watch = spec.name == "watch";
@@ -252,7 +326,18 @@ impl Connection {
                     .transaction
                     .watched
                     .extend(watched.into_iter().map(|key| (db, key)));
-                frame
+                frame.into()
+            }
+            Handler::Subscription(handler) => {
+                let mut ctx = SessionCtx {
+                    session,
+                    shared: &self.local.shared,
+                    now_ms,
+                };
+                match handler(&mut ctx, &mut crate::cmd::Args::new(&argv, skip)) {
+                    Ok(frames) => Replies::Many(frames),
+                    Err(error) => error.to_frame().into(),
+                }
             }
             Handler::Container | Handler::Exec => unreachable!("resolved or handled by dispatch"),
         }
@@ -361,7 +446,9 @@ impl Connection {
                 };
                 request.run(&self.local.shared, stores, now_ms)
             }
-            Handler::Container | Handler::Exec => unreachable!("never queued"),
+            Handler::Container | Handler::Exec | Handler::Subscription(_) => {
+                unreachable!("never queued")
+            }
         }
     }
 
@@ -389,6 +476,29 @@ impl Connection {
         local.return_many(stores);
         frame
     }
+}
+
+/// Encodes a published message, and any others already queued, into `output`.
+fn deliver(
+    session: &mut Session,
+    first: Option<Delivery>,
+    output: &mut BytesMut,
+) -> Result<(), String> {
+    let protocol = session.protocol;
+    let inbox = session.pubsub.inbox.as_mut().expect("subscribed");
+    let mut next = first;
+    for _ in 0..PIPELINE_BATCH_MAX {
+        match next {
+            Some(Delivery::Message(frame, _)) => encode(&frame, protocol, output),
+            Some(Delivery::CutOff) => return Err("pubsub output buffer limit exceeded".into()),
+            None => break,
+        }
+        if output.len() >= REPLY_BUFFER_FLUSH_BYTES {
+            break;
+        }
+        next = inbox.try_recv();
+    }
+    Ok(())
 }
 
 /// Finds the command (and subcommand) and checks arity, with Redis's errors.

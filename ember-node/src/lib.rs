@@ -6,7 +6,7 @@
 //! - `conn`: one connection's read / execute / write loop.
 //! - `cmd`: the command table and one file per command family.
 //! - `keyspace`: a shard's databases, expiry, SCAN and sampling (synchronous, sans-IO).
-//! - `config`, `clients`, `info`: CONFIG, CLIENT and INFO's state.
+//! - `config`, `clients`, `info`: CONFIG, CLIENT and INFO's state; `pubsub`: the channel registry.
 //! - `slot`, `limits`, `error`: hash slots, named bounds, the error type.
 
 pub mod clients;
@@ -17,6 +17,7 @@ pub mod error;
 pub mod info;
 pub mod keyspace;
 pub mod limits;
+pub mod pubsub;
 pub mod server;
 pub mod shard;
 pub mod slot;

@@ -42,6 +42,10 @@ pub const EXPIRE_AT_MAX_MS: i64 = i64::MAX / 2;
 /// Requests one connection executes from a single read before it writes replies.
 pub const PIPELINE_BATCH_MAX: usize = 1024;
 
+/// Bytes of published messages queued for one subscriber before it is cut off (Redis's
+/// client-output-buffer-limit for pubsub clients: 32 MB).
+pub const PUBSUB_QUEUE_MAX_BYTES: usize = 32 * 1024 * 1024;
+
 /// Bytes of replies a connection buffers before flushing mid-batch.
 pub const REPLY_BUFFER_FLUSH_BYTES: usize = 64 * 1024;
 

@@ -55,6 +55,7 @@ pub struct Shared {
     pub shard_count: usize,
     pub config: RuntimeConfig,
     pub clients: ClientRegistry,
+    pub pubsub: crate::pubsub::PubSub,
     pub stats: Stats,
     pub started_unix_ms: u64,
     pub process_id: u32,
@@ -100,6 +101,7 @@ pub async fn start(
         shard_count,
         config: RuntimeConfig::new(&config, addr.port()),
         clients: ClientRegistry::default(),
+        pubsub: crate::pubsub::PubSub::default(),
         stats: Stats {
             shards: (0..shard_count).map(|_| ShardCounters::default()).collect(),
             ..Stats::default()

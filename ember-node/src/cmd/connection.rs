@@ -155,15 +155,26 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// PING [message]
-fn ping(_ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
-    match args.remaining() {
-        0 => Ok(simple("PONG")),
-        1 => Ok(Frame::Bulk(args.bytes()?)),
-        _ => Err(CmdError::WrongArity {
+/// PING [message]. A RESP2 connection in subscribe mode answers ["pong", message], as Redis.
+fn ping(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
+    if args.remaining() > 1 {
+        return Err(CmdError::WrongArity {
             command: "ping".into(),
-        }),
+        });
     }
+    let message = if args.is_empty() {
+        None
+    } else {
+        Some(args.bytes()?)
+    };
+    if ctx.session.protocol == Protocol::Resp2 && ctx.session.pubsub.count() > 0 {
+        let pong = Frame::Bulk(Bytes::from_static(b"pong"));
+        return Ok(Frame::Array(vec![
+            pong,
+            Frame::Bulk(message.unwrap_or_default()),
+        ]));
+    }
+    Ok(message.map_or(simple("PONG"), Frame::Bulk))
 }
 
 /// ECHO message
@@ -296,6 +307,7 @@ fn reset(ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> {
     session.name = None;
     session.authenticated = ctx.shared.config.requirepass().is_none();
     session.transaction.end();
+    session.pubsub.clear(&ctx.shared.pubsub, session.id);
     ctx.shared.clients.set_protocol(session.id, Protocol::Resp2);
     ctx.shared.clients.set_db(session.id, 0);
     ctx.shared.clients.set_name(session.id, None);

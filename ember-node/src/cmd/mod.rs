@@ -13,6 +13,7 @@ pub mod connection;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -94,6 +95,7 @@ pub struct Session {
     /// Set by QUIT: the reply is sent, then the connection closes.
     pub closing: bool,
     pub transaction: transaction::Transaction,
+    pub pubsub: crate::pubsub::Subscriptions,
 }
 
 impl Session {
@@ -106,6 +108,7 @@ impl Session {
             authenticated,
             closing: false,
             transaction: transaction::Transaction::default(),
+            pubsub: crate::pubsub::Subscriptions::default(),
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct SessionCtx<'a> {
 
 pub type DataFn = fn(&mut Ctx, &mut Args) -> Result<Frame, CmdError>;
 pub type SessionFn = fn(&mut SessionCtx, &mut Args) -> Result<Frame, CmdError>;
+/// A command that answers with several frames (SUBSCRIBE answers once per channel).
+pub type SubscriptionFn = fn(&mut SessionCtx, &mut Args) -> Result<Vec<Frame>, CmdError>;
 
 pub use crate::error::CmdError;
 

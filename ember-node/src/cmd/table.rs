@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ember_proto::Frame;
 
 use super::{
-    connection, hash, keys, list, server, set, string, transaction, zset, DataFn, SessionFn,
+    connection, hash, keys, list, pubsub, server, set, string, transaction, zset, DataFn, SessionFn,
 };
 
 pub mod flag {
@@ -109,6 +109,8 @@ pub enum Handler {
     Container,
     /// EXEC, which the connection runs itself (it borrows stores for the whole queue).
     Exec,
+    /// SUBSCRIBE and friends: several reply frames.
+    Subscription(super::SubscriptionFn),
 }
 
 /// Which stores a data command needs.
@@ -255,8 +257,9 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 9] = [
+        let families: [&'static [CommandSpec]; 10] = [
             transaction::COMMANDS,
+            pubsub::COMMANDS,
             string::COMMANDS,
             keys::COMMANDS,
             server::COMMANDS,
@@ -430,7 +433,7 @@ mod tests {
             }
             match spec.handler {
                 Handler::Container => assert!(!spec.subcommands.is_empty(), "{}", spec.name),
-                Handler::Session(_) | Handler::Exec => {
+                Handler::Session(_) | Handler::Exec | Handler::Subscription(_) => {
                     assert_eq!(spec.route, Route::None, "{}", spec.name)
                 }
                 Handler::Data(_) => assert_ne!(spec.route, Route::None, "{}", spec.name),

@@ -100,3 +100,21 @@ pub fn closed(stream: &mut TcpStream) -> bool {
 pub fn cmd(name: &str) -> redis::Cmd {
     redis::cmd(name)
 }
+
+/// Reads until `needle` has arrived (or the read times out), returning everything read.
+pub fn read_until(stream: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!(
+                "waiting for {:?}, read {:?}: {e}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+    seen
+}
