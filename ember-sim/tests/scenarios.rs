@@ -1,0 +1,74 @@
+//! Runs every scenario file in `scenarios/` over a range of seeds, and checks that one seed
+//! replays exactly. A failing seed panics with the line that replays it. `REWRITE=1`
+//! refreshes each file's expected output from its first seed.
+
+use std::path::{Path, PathBuf};
+
+use ember_sim::runner::{self, SeedRun};
+
+/// How many seeds each scenario runs under `cargo test`.
+const SEEDS: u64 = 100;
+const FIRST_SEED: u64 = 1;
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "scn"))
+        .collect();
+    // read_dir's order is the file system's; sort so runs are in a stable order.
+    files.sort();
+    assert!(!files.is_empty(), "no scenario files in {}", dir.display());
+    files
+}
+
+fn run(path: &Path, seed: u64) -> SeedRun {
+    let blocks = runner::load(path).unwrap_or_else(|error| panic!("{error}"));
+    runner::run_seed(path, &blocks, seed)
+}
+
+#[test]
+fn every_scenario_passes_over_many_seeds() {
+    for path in scenario_files() {
+        let blocks = runner::load(&path).unwrap_or_else(|error| panic!("{error}"));
+        if std::env::var("REWRITE").as_deref() == Ok("1") {
+            let first = runner::run_seed(&path, &blocks, FIRST_SEED);
+            runner::rewrite(&path, &blocks, &first.reports)
+                .unwrap_or_else(|error| panic!("{error}"));
+        }
+        let blocks = runner::load(&path).unwrap_or_else(|error| panic!("{error}"));
+        let failures: Vec<String> = (FIRST_SEED..FIRST_SEED + SEEDS)
+            .filter_map(|seed| runner::run_seed(&path, &blocks, seed).failure)
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {SEEDS} seeds failed:\n{}",
+            failures.len(),
+            failures.join("\n\n")
+        );
+    }
+}
+
+#[test]
+fn one_seed_replays_exactly() {
+    for path in scenario_files() {
+        let first = run(&path, 7);
+        let second = run(&path, 7);
+        assert_eq!(first.lines, second.lines, "{}", path.display());
+        assert_eq!(first.trace_hex, second.trace_hex);
+        let last = first.lines.last().expect("a run prints lines");
+        assert_eq!(*last, format!("seed=7 trace={}", first.trace_hex));
+        assert!(
+            first.lines[1].starts_with("seed=7 shards="),
+            "parameters come first: {:?}",
+            first.lines
+        );
+    }
+}
+
+#[test]
+fn different_seeds_differ() {
+    let path = &scenario_files()[0];
+    assert_ne!(run(path, 1).trace_hex, run(path, 2).trace_hex);
+}
