@@ -6,6 +6,7 @@
 //! holds only keys that have a TTL (sharing the key's allocation), so the active expiry
 //! cycle samples only keys that can expire and costs nothing for keys without one.
 
+pub mod blocking;
 pub mod hash;
 pub mod list;
 pub mod set;
@@ -85,6 +86,7 @@ pub struct Store {
     dbs: Vec<Db>,
     hasher: RandomState,
     watchers: watch::Watchers,
+    blocked: blocking::Blocked,
     rng: ChaCha8Rng,
     used_bytes: usize,
     pub stats: StoreStats,
@@ -111,6 +113,7 @@ impl Store {
             dbs,
             hasher,
             watchers: watch::Watchers::new(),
+            blocked: blocking::Blocked::new(),
             rng,
             used_bytes: 0,
             stats: StoreStats::default(),
@@ -167,6 +170,7 @@ impl Store {
     pub fn get_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.expire_if_due(db, key, now_ms);
         self.watchers.signal(db, key);
+        self.blocked.written(db, key);
         self.db(db).keys.get_mut(key)
     }
 
@@ -189,9 +193,22 @@ impl Store {
         self.watchers.watch(db, key, flag);
     }
 
-    /// Drops WATCH registrations of connections that ended their transactions.
+    /// Drops WATCH registrations of connections that ended their transactions, and blocked
+    /// clients that are gone.
     pub fn prune_watchers(&mut self) {
         self.watchers.prune();
+        self.blocked.prune();
+    }
+
+    /// Queues a blocked client on `key` (FIFO per key).
+    pub fn block(&mut self, db: usize, key: &[u8], waiter: &std::sync::Arc<blocking::Waiter>) {
+        self.blocked.block(db, key, waiter);
+    }
+
+    /// Clients currently queued on keys of this shard (a client blocked on keys of several
+    /// shards counts once per shard).
+    pub fn blocked_count(&self) -> usize {
+        self.blocked.count()
     }
 
     /// A value for writing together with the store's seeded generator, for commands that
@@ -204,6 +221,7 @@ impl Store {
     ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
         self.expire_if_due(db, key, now_ms);
         self.watchers.signal(db, key);
+        self.blocked.written(db, key);
         let value = self.dbs[db].keys.get_mut(key)?;
         Some((value, &mut self.rng))
     }
@@ -223,6 +241,7 @@ impl Store {
             }
         }
         self.watchers.signal(db, key);
+        self.blocked.written(db, key);
         let added = key.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
         let database = self.db(db);
         let previous = database.keys.insert(key, value);
