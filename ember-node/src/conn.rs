@@ -20,13 +20,21 @@ use crate::clients::ClientEntry;
 use crate::cmd::table::{flag, Handler, Route};
 use crate::cmd::transaction::Queued;
 use crate::cmd::{lookup, simple, CmdError, CommandSpec, Session, SessionCtx};
+use crate::keyspace::blocking::Waiter;
 use crate::keyspace::Store;
 use crate::limits::{
     PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES,
 };
 use crate::pubsub::Delivery;
-use crate::shard::{DataRequest, Job, ShardLocal};
+use crate::shard::{DataRequest, Job, Outcome, ShardLocal};
 use crate::slot::shard_of_key;
+
+/// How a blocked connection's wait ended.
+enum Wake {
+    Woken,
+    TimedOut,
+    Disconnected,
+}
 
 /// One command's replies: almost always one frame; SUBSCRIBE and friends send several.
 enum Replies {
@@ -84,6 +92,7 @@ pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
     let mut session = Session::new(id, shared.config.requirepass().is_none());
     let (reader, writer) = conn.into_split();
     let mut connection = Connection {
+        stash: BytesMut::new(),
         local: local.clone(),
         client,
         reader,
@@ -97,6 +106,8 @@ pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
 }
 
 struct Connection {
+    /// Input that arrived while a blocking command waited; parsed after it answers.
+    stash: BytesMut,
     local: Rc<ShardLocal>,
     client: std::sync::Arc<ClientEntry>,
     reader: ember_net::ConnReader,
@@ -231,6 +242,11 @@ impl Connection {
             if session.closing {
                 return Err("client quit".into());
             }
+            if !self.stash.is_empty() {
+                // Bytes that arrived while a command was blocked follow what was unparsed.
+                input.extend_from_slice(&self.stash);
+                self.stash.clear();
+            }
             if output.len() >= REPLY_BUFFER_FLUSH_BYTES {
                 self.flush(output).await?;
             }
@@ -313,6 +329,12 @@ impl Connection {
                     Vec::new()
                 };
                 let (db, protocol) = (session.db, session.protocol);
+                if spec.has(flag::BLOCKING) {
+                    return self
+                        .execute_blocking(session, spec, handler, argv, skip)
+                        .await
+                        .into();
+                }
                 let request = DataRequest {
                     handler,
                     argv,
@@ -320,8 +342,12 @@ impl Connection {
                     db,
                     protocol,
                     watch,
+                    waiter: None,
                 };
-                let frame = self.execute_data(spec, request).await;
+                let frame = match self.execute_data(spec, request).await {
+                    Outcome::Reply(frame) => frame,
+                    Outcome::Blocked(_) => unreachable!("only blocking commands block"),
+                };
                 session
                     .transaction
                     .watched
@@ -443,8 +469,13 @@ impl Connection {
                     db,
                     protocol,
                     watch: None,
+                    waiter: None,
                 };
-                request.run(&self.local.shared, stores, now_ms)
+                // Without a waiter a blocking command answers at once, so nothing blocks here.
+                match request.run(&self.local.shared, stores, now_ms) {
+                    Outcome::Reply(frame) => frame,
+                    Outcome::Blocked(blocking) => blocking.timeout_reply,
+                }
             }
             Handler::Container | Handler::Exec | Handler::Subscription(_) => {
                 unreachable!("never queued")
@@ -452,8 +483,82 @@ impl Connection {
         }
     }
 
+    /// A blocking command: try it; while it blocks, wait for a write to one of its keys or its
+    /// deadline, then try again (keeping its place in line). A client that disconnects while
+    /// blocked stops waiting; input it sends meanwhile is kept for after the reply.
+    async fn execute_blocking(
+        &mut self,
+        session: &mut Session,
+        spec: &'static CommandSpec,
+        handler: crate::cmd::DataFn,
+        argv: Vec<Bytes>,
+        skip: usize,
+    ) -> Frame {
+        let waiter = Waiter::new();
+        loop {
+            let waiter_ref = Some(waiter.clone());
+            let (db, protocol) = (session.db, session.protocol);
+            let request = DataRequest {
+                handler,
+                argv: argv.clone(),
+                skip,
+                db,
+                protocol,
+                watch: None,
+                waiter: waiter_ref,
+            };
+            let blocking = match self.execute_data(spec, request).await {
+                Outcome::Reply(frame) => return frame,
+                Outcome::Blocked(blocking) => blocking,
+            };
+            let shared = self.local.shared.clone();
+            let blocked = &shared.stats.blocked_clients;
+            blocked.fetch_add(1, Ordering::Relaxed);
+            let woken = self.wait_blocked(&waiter, blocking.deadline_ms).await;
+            blocked.fetch_sub(1, Ordering::Relaxed);
+            match woken {
+                Wake::Woken => continue,
+                Wake::TimedOut => return blocking.timeout_reply,
+                Wake::Disconnected => {
+                    session.closing = true;
+                    return blocking.timeout_reply;
+                }
+            }
+        }
+    }
+
+    /// Waits for a wake-up, the deadline, or the client going away.
+    async fn wait_blocked(&mut self, waiter: &Waiter, deadline_ms: Option<u64>) -> Wake {
+        let env = self.local.env.clone();
+        loop {
+            let remaining_ms = deadline_ms.map(|d| d.saturating_sub(env.unix_ms()));
+            if remaining_ms == Some(0) {
+                return Wake::TimedOut;
+            }
+            let timeout = async {
+                match remaining_ms {
+                    Some(ms) => env.sleep(Duration::from_millis(ms)).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            if self.stash.capacity() - self.stash.len() < READ_CHUNK_BYTES / 2 {
+                self.stash.reserve(READ_CHUNK_BYTES);
+            }
+            tokio::select! {
+                biased;
+                _ = waiter.woken() => return Wake::Woken,
+                _ = timeout => return Wake::TimedOut,
+                read = self.reader.read_buf(&mut self.stash) => match read {
+                    Ok(0) | Err(_) => return Wake::Disconnected,
+                    Ok(_) if self.stash.len() > QUERY_BUFFER_MAX_BYTES => return Wake::Disconnected,
+                    Ok(_) => continue,
+                },
+            }
+        }
+    }
+
     /// Runs a data command on the store(s) that own its keys.
-    async fn execute_data(&mut self, spec: &'static CommandSpec, request: DataRequest) -> Frame {
+    async fn execute_data(&mut self, spec: &'static CommandSpec, request: DataRequest) -> Outcome {
         let local = &self.local;
         let shards = target_shards(spec, &request.argv, local.shared.shard_count, local.id);
         if let [shard] = shards[..] {

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use ember_proto::Frame;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CmdError {
     Syntax,
     NotInteger,
@@ -40,6 +40,8 @@ pub enum CmdError {
     Err(String),
     /// A whole error line with its own prefix (`NOAUTH ...`, `EXECABORT ...`).
     Raw(String),
+    /// Not an error reply: a blocking command found nothing and its connection now waits.
+    Blocked(Box<crate::cmd::blocking::Blocking>),
 }
 
 impl CmdError {
@@ -81,6 +83,7 @@ impl CmdError {
             }
             CmdError::Err(text) => format!("ERR {text}"),
             CmdError::Raw(line) => line.clone(),
+            CmdError::Blocked(_) => unreachable!("a blocked command is never answered as an error"),
         }
     }
 

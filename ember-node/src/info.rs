@@ -50,10 +50,11 @@ fn clients(ctx: &mut Ctx, out: &mut String) {
     let shared = ctx.shared;
     let _ = write!(
         out,
-        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:0\r\n\
+        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\
          tracking_clients:0\r\nclients_in_timeout_table:0\r\n",
         shared.clients.count(),
         shared.config.maxclients(),
+        shared.stats.blocked_clients.load(std::sync::atomic::Ordering::Relaxed),
     );
 }
 

@@ -30,6 +30,8 @@ pub struct Stats {
     pub shards: Vec<ShardCounters>,
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Connections waiting in a blocking command (INFO blocked_clients).
+    pub blocked_clients: AtomicU64,
 }
 
 impl Stats {

@@ -25,7 +25,7 @@ use ember_net::{DetachedConn, Env};
 use ember_proto::{Frame, Protocol};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::cmd::{Args, Ctx, DataFn};
+use crate::cmd::{Args, CmdError, Ctx, DataFn};
 use crate::keyspace::Store;
 use crate::limits::EXPIRE_TICK_BUDGET_PERCENT;
 use crate::server::Shared;
@@ -44,17 +44,28 @@ pub struct DataRequest {
     pub protocol: Protocol,
     /// The connection's WATCH flag, passed only with WATCH.
     pub watch: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The connection's waiter, passed only with blocking commands outside MULTI.
+    pub waiter: Option<Arc<crate::keyspace::blocking::Waiter>>,
+}
+
+/// What running a data command gives: a reply, or the news that it blocks.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(Frame),
+    Blocked(Box<crate::cmd::blocking::Blocking>),
 }
 
 impl DataRequest {
     /// Runs the handler over `stores` and turns its error into an error reply.
-    pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Frame {
+    pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Outcome {
         let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
         ctx.watch = self.watch.clone();
+        ctx.waiter = self.waiter.clone();
         let mut args = Args::new(&self.argv, self.skip);
         match (self.handler)(&mut ctx, &mut args) {
-            Ok(frame) => frame,
-            Err(error) => error.to_frame(),
+            Ok(frame) => Outcome::Reply(frame),
+            Err(CmdError::Blocked(blocking)) => Outcome::Blocked(blocking),
+            Err(error) => Outcome::Reply(error.to_frame()),
         }
     }
 }
@@ -62,7 +73,7 @@ impl DataRequest {
 /// A data command sent to the shard that owns its keys.
 pub struct Job {
     pub request: DataRequest,
-    pub reply: oneshot::Sender<Frame>,
+    pub reply: oneshot::Sender<Outcome>,
 }
 
 pub enum ShardMsg {
@@ -151,8 +162,8 @@ impl ShardLocal {
         &self,
         shard: usize,
         job: Job,
-        reply: oneshot::Receiver<Frame>,
-    ) -> Frame {
+        reply: oneshot::Receiver<Outcome>,
+    ) -> Outcome {
         assert_ne!(shard, self.id);
         let sent = self.peers[shard].messages.send(ShardMsg::Exec(job)).await;
         assert!(sent.is_ok(), "shard {shard} stopped");

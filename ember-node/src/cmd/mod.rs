@@ -9,6 +9,7 @@
 //!   read server-wide state, and touch no store.
 
 pub mod args;
+pub mod blocking;
 pub mod connection;
 pub mod hash;
 pub mod keys;
@@ -39,6 +40,8 @@ pub struct Ctx<'s, 't> {
     pub shared: &'s Shared,
     /// The connection's WATCH flag; given only to WATCH.
     pub watch: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The connection's place in line on keys; given only to blocking commands outside MULTI.
+    pub waiter: Option<std::sync::Arc<crate::keyspace::blocking::Waiter>>,
     stores: &'s mut [&'t mut Store],
 }
 
@@ -57,6 +60,7 @@ impl<'s, 't> Ctx<'s, 't> {
             protocol,
             shared,
             watch: None,
+            waiter: None,
             stores,
         }
     }
