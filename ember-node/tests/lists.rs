@@ -291,31 +291,42 @@ fn lpos_with_every_option() {
             .query(&mut c)
             .unwrap();
         assert!(none.is_empty());
-        assert_eq!(
-            err(q(&mut c, &["LPOS", "l", "c", "RANK", "0"])),
-            "ERR: RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
-        );
-        assert_eq!(
-            err(q(&mut c, &["LPOS", "l", "c", "COUNT", "-1"])),
-            "ERR: COUNT can't be negative"
-        );
-        assert_eq!(
-            err(q(&mut c, &["LPOS", "l", "c", "MAXLEN", "-1"])),
-            "ERR: MAXLEN can't be negative"
-        );
-        assert_eq!(
-            err(q(&mut c, &["LPOS", "l", "c", "RANK", "x"])),
-            "ERR: value is not an integer or out of range"
-        );
-        assert_eq!(
-            err(q(&mut c, &["LPOS", "l", "c", "COUNT"])),
-            "ERR: syntax error"
-        );
-        assert_eq!(
-            err(q(&mut c, &["LPOS", "l", "c", "FOO", "1"])),
-            "ERR: syntax error"
-        );
     }
+}
+
+#[test]
+fn lpos_errors_follow_redis() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let _: i64 = cmd("RPUSH")
+        .arg(&["l", "a", "c"][..])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        err(q(&mut c, &["LPOS", "l", "c", "RANK", "0"])),
+        "ERR: RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
+         or use negative to start from the end of the list"
+    );
+    assert_eq!(
+        err(q(&mut c, &["LPOS", "l", "c", "COUNT", "-1"])),
+        "ERR: COUNT can't be negative"
+    );
+    assert_eq!(
+        err(q(&mut c, &["LPOS", "l", "c", "MAXLEN", "-1"])),
+        "ERR: MAXLEN can't be negative"
+    );
+    assert_eq!(
+        err(q(&mut c, &["LPOS", "l", "c", "RANK", "x"])),
+        "ERR: value is not an integer or out of range"
+    );
+    assert_eq!(
+        err(q(&mut c, &["LPOS", "l", "c", "COUNT"])),
+        "ERR: syntax error"
+    );
+    assert_eq!(
+        err(q(&mut c, &["LPOS", "l", "c", "FOO", "1"])),
+        "ERR: syntax error"
+    );
 }
 
 #[test]
@@ -409,42 +420,6 @@ fn lmpop_pops_from_the_first_non_empty_list() {
         assert_eq!(int(&mut c, &["EXISTS", "k2"]), 0);
         let reply = q(&mut c, &["LMPOP", "1", "k2", "LEFT", "COUNT", "2"]).unwrap();
         assert_eq!(reply, Value::Nil);
-        let errors = [
-            (
-                &["LMPOP", "0", "k1", "LEFT"][..],
-                "ERR: numkeys should be greater than 0",
-            ),
-            (
-                &["LMPOP", "-1", "k1", "LEFT"],
-                "ERR: numkeys should be greater than 0",
-            ),
-            (
-                &["LMPOP", "x", "k1", "LEFT"],
-                "ERR: numkeys should be greater than 0",
-            ),
-            (&["LMPOP", "3", "k1", "LEFT"], "ERR: syntax error"),
-            (&["LMPOP", "1", "k1", "MIDDLE"], "ERR: syntax error"),
-            (
-                &["LMPOP", "1", "k1", "LEFT", "COUNT", "0"],
-                "ERR: count should be greater than 0",
-            ),
-            (
-                &["LMPOP", "1", "k1", "LEFT", "COUNT", "x"],
-                "ERR: count should be greater than 0",
-            ),
-            (
-                &["LMPOP", "1", "k1", "LEFT", "COUNT", "1", "COUNT", "2"],
-                "ERR: syntax error",
-            ),
-            (&["LMPOP", "1", "k1", "LEFT", "COUNT"], "ERR: syntax error"),
-            (
-                &["LMPOP", "1", "k1"],
-                "ERR: wrong number of arguments for 'lmpop' command",
-            ),
-        ];
-        for (words, expected) in errors {
-            assert_eq!(err(q(&mut c, words)), expected, "{words:?}");
-        }
         let _: () = cmd("SET").arg("s").arg("v").query(&mut c).unwrap();
         assert!(err(q(&mut c, &["LMPOP", "2", "k1", "s", "LEFT"])).starts_with("WRONGTYPE"));
         assert_eq!(
@@ -459,6 +434,48 @@ fn lmpop_pops_from_the_first_non_empty_list() {
         .query(&mut c)
         .unwrap();
     assert_eq!(keys, ["a", "b"]);
+}
+
+#[test]
+fn lmpop_errors_follow_redis() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let errors = [
+        (
+            &["LMPOP", "0", "k1", "LEFT"][..],
+            "ERR: numkeys should be greater than 0",
+        ),
+        (
+            &["LMPOP", "-1", "k1", "LEFT"],
+            "ERR: numkeys should be greater than 0",
+        ),
+        (
+            &["LMPOP", "x", "k1", "LEFT"],
+            "ERR: numkeys should be greater than 0",
+        ),
+        (&["LMPOP", "3", "k1", "LEFT"], "ERR: syntax error"),
+        (&["LMPOP", "1", "k1", "MIDDLE"], "ERR: syntax error"),
+        (
+            &["LMPOP", "1", "k1", "LEFT", "COUNT", "0"],
+            "ERR: count should be greater than 0",
+        ),
+        (
+            &["LMPOP", "1", "k1", "LEFT", "COUNT", "x"],
+            "ERR: count should be greater than 0",
+        ),
+        (
+            &["LMPOP", "1", "k1", "LEFT", "COUNT", "1", "COUNT", "2"],
+            "ERR: syntax error",
+        ),
+        (&["LMPOP", "1", "k1", "LEFT", "COUNT"], "ERR: syntax error"),
+        (
+            &["LMPOP", "1", "k1"],
+            "ERR: wrong number of arguments for 'lmpop' command",
+        ),
+    ];
+    for (words, expected) in errors {
+        assert_eq!(err(q(&mut c, words)), expected, "{words:?}");
+    }
 }
 
 #[test]
@@ -540,8 +557,13 @@ fn encodings_convert_at_the_configured_limits() {
     );
     assert_eq!(encoding(&mut c, "many"), "listpack");
     assert_eq!(int(&mut c, &["LLEN", "many"]), 10);
+}
 
-    // An entry-count fill: 4 entries per listpack, back below half (2).
+#[test]
+fn encodings_follow_an_entry_count_fill() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    // 4 entries per listpack; back to a listpack at half of that (2).
     let _: () = cmd("CONFIG")
         .arg(&["SET", "list-max-listpack-size", "4"][..])
         .query(&mut c)
@@ -572,9 +594,19 @@ fn encodings_convert_at_the_configured_limits() {
     assert_eq!(encoding(&mut c, "l"), "quicklist");
     assert_eq!(range(&mut c, "l"), ["c", "x", "d"]);
     let _: Value = q(&mut c, &["RPOP", "l", "3"]).unwrap();
-    assert_eq!(int(&mut c, &["RPUSH", "l", "fresh"]), 1);
+    assert_eq!(int(&mut c, &["RPUSH", "l", "fresh", "y"]), 2);
     assert_eq!(encoding(&mut c, "l"), "listpack");
-    // A byte fill: -1 is 4 KiB.
+    // Like Redis, LSET checks growth as if the element were added, even in place.
+    assert_eq!(q(&mut c, &["LSET", "l", "0", "z"]).unwrap(), Value::Okay);
+    assert_eq!(encoding(&mut c, "l"), "quicklist");
+    assert_eq!(range(&mut c, "l"), ["z", "y"]);
+}
+
+#[test]
+fn encodings_follow_a_byte_fill() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    // -1 is 4 KiB of listpack: 7 header bytes and 103 bytes per 100-byte element.
     let _: () = cmd("CONFIG")
         .arg(&["SET", "list-max-listpack-size", "-1"][..])
         .query(&mut c)
