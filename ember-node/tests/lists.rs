@@ -1,7 +1,6 @@
 //! The list family through redis-rs against the real server, RESP2 and RESP3: every command,
 //! the nil shapes byte for byte, errors, and OBJECT ENCODING across the listpack/quicklist
 //! boundary in both directions.
-#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -831,6 +831,64 @@ mod tests {
         assert_eq!(store.used_bytes(), 0);
     }
 
+    const WORDS: [&str; 22] = [
+        "l",
+        "s",
+        "missing",
+        "0",
+        "1",
+        "-1",
+        "2",
+        "-2",
+        "100",
+        "-100",
+        "x",
+        "LEFT",
+        "right",
+        "BEFORE",
+        "after",
+        "COUNT",
+        "RANK",
+        "MAXLEN",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "a",
+        "",
+    ];
+
+    fn word() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::sample::select(WORDS.map(String::from).to_vec())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(500))]
+        /// Random arguments to every list command: any reply is fine, a panic is not, and
+        /// the memory accounting stays exact.
+        #[test]
+        fn any_arguments_are_answered(
+            command in proptest::sample::select(COMMANDS.iter().map(|s| s.name).collect::<Vec<_>>()),
+            words in proptest::collection::vec(word(), 0..7),
+        ) {
+            let mut store = Store::for_tests();
+            store.insert(0, b"s", Value::string(b"v"), Ttl::Clear, 0);
+            let items: Vec<String> = (0..300).map(|i| format!("item{}", i % 7)).collect();
+            let mut push = vec!["RPUSH", "l"];
+            push.extend(items.iter().map(String::as_str));
+            run(&mut store, &push);
+            let mut argv = vec![command];
+            argv.extend(words.iter().map(String::as_str));
+            run(&mut store, &argv);
+            // Any word may have become a key; each costs its key, its value and 64 bytes.
+            let mut expected = 0;
+            for key in WORDS {
+                if let Some(value) = store.get(0, key.as_bytes(), 0) {
+                    expected += key.len() + value.size_bytes() + 64;
+                }
+            }
+            proptest::prop_assert_eq!(store.used_bytes(), expected);
+        }
+    }
+
     #[test]
     fn mpop_options_parse() {
         let argv: Vec<Bytes> = ["2", "a", "b", "right", "count", "3"]
