@@ -65,6 +65,26 @@ pub struct Shared {
     pub simulated: bool,
 }
 
+impl Shared {
+    /// Shared state for in-process tests of command families: default config, no clients.
+    pub fn for_tests(shard_count: usize) -> Shared {
+        Shared {
+            shard_count,
+            config: RuntimeConfig::new(&ServerConfig::default(), 0),
+            clients: ClientRegistry::default(),
+            pubsub: crate::pubsub::PubSub::default(),
+            stats: Stats {
+                shards: (0..shard_count).map(|_| ShardCounters::default()).collect(),
+                ..Stats::default()
+            },
+            started_unix_ms: 0,
+            process_id: 0,
+            run_id: "0".repeat(40),
+            simulated: true,
+        }
+    }
+}
+
 /// A node that is listening: where, and the task running it.
 pub struct Started {
     pub addr: SocketAddr,

@@ -525,22 +525,11 @@ fn lmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::ClientRegistry;
-    use crate::config::{RuntimeConfig, ServerConfig};
-    use crate::server::{Shared, Stats};
+    use crate::server::Shared;
     use ember_proto::Protocol;
 
     fn shared() -> Shared {
-        Shared {
-            shard_count: 1,
-            config: RuntimeConfig::new(&ServerConfig::default(), 0),
-            clients: ClientRegistry::default(),
-            stats: Stats::default(),
-            started_unix_ms: 0,
-            process_id: 1,
-            run_id: "0".repeat(40),
-            simulated: true,
-        }
+        Shared::for_tests(1)
     }
 
     /// Runs one command of this family in-process, with the table's arity check.

@@ -588,9 +588,7 @@ fn difference(ctx: &mut Ctx, keys: &[Bytes], rules: &SetRules) -> Result<Set, Cm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::ClientRegistry;
-    use crate::config::{RuntimeConfig, ServerConfig};
-    use crate::server::{ShardCounters, Shared, Stats};
+    use crate::server::Shared;
     use ember_proto::Protocol;
     use rand::SeedableRng;
 
@@ -603,19 +601,7 @@ mod tests {
     impl Node {
         fn new() -> Node {
             let shard_count = 2;
-            let shared = Shared {
-                shard_count,
-                config: RuntimeConfig::new(&ServerConfig::default(), 0),
-                clients: ClientRegistry::default(),
-                stats: Stats {
-                    shards: (0..shard_count).map(|_| ShardCounters::default()).collect(),
-                    ..Stats::default()
-                },
-                started_unix_ms: 0,
-                process_id: 0,
-                run_id: String::new(),
-                simulated: true,
-            };
+            let shared = Shared::for_tests(shard_count);
             let stores = (0..shard_count)
                 .map(|id| {
                     Store::new(
