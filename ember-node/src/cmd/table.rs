@@ -428,7 +428,11 @@ mod tests {
                 let has_keys = spec.keys.first > 0 || spec.keys.keynum > 0;
                 assert!(has_keys, "{} routes by keys but has none", spec.name);
             }
-            assert!(!spec.has(flag::MOVABLE_KEYS), "{}: movablekeys is derived", spec.name);
+            assert!(
+                !spec.has(flag::MOVABLE_KEYS),
+                "{}: movablekeys is derived",
+                spec.name
+            );
             match spec.handler {
                 Handler::Container => assert!(!spec.subcommands.is_empty(), "{}", spec.name),
                 Handler::Session(_) | Handler::Exec | Handler::Subscription(_) => {
