@@ -11,7 +11,7 @@ use ember_proto::Frame;
 
 use super::args::parse_i64;
 use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY, TWO_KEYS};
-use super::{bulk, int, int_len, ok, Args, CmdError, Ctx, DataFn};
+use super::{blocking, bulk, int, int_len, ok, Args, CmdError, Ctx, DataFn};
 use crate::keyspace::list::{End, List};
 use crate::keyspace::{Store, Ttl, Value};
 
@@ -44,7 +44,18 @@ const fn cmd(
 /// LMPOP's keys follow its `numkeys` argument (index 1).
 const NUMKEYS_AT_1: KeySpec = KeySpec::with_keynum(0, 0, 0, 1);
 
+/// BLMPOP's keys follow its `numkeys` argument (index 2, after the timeout).
+const NUMKEYS_AT_2: KeySpec = KeySpec::with_keynum(0, 0, 0, 2);
+
+/// BLPOP and BRPOP: every argument but the last (the timeout) is a key.
+const KEYS_BEFORE_TIMEOUT: KeySpec = KeySpec::with_keynum(1, -2, 1, 0);
+
 pub const COMMANDS: &[CommandSpec] = &[
+    cmd("blpop", -3, WRITE | BLOCKING, KEYS_BEFORE_TIMEOUT, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", blpop),
+    cmd("brpop", -3, WRITE | BLOCKING, KEYS_BEFORE_TIMEOUT, "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", brpop),
+    cmd("blmove", 6, WRITE | DENYOOM | BLOCKING, TWO_KEYS, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "O(1)", blmove),
+    cmd("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, TWO_KEYS, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "O(1)", brpoplpush),
+    cmd("blmpop", -5, WRITE | BLOCKING, NUMKEYS_AT_2, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", blmpop),
     cmd("lindex", 3, READONLY, ONE_KEY, "1.0.0", "Returns an element from a list by its index.", "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).", lindex),
     cmd("linsert", 5, WRITE | DENYOOM, ONE_KEY, "2.2.0", "Inserts an element before or after another element in a list.", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).", linsert),
     cmd("llen", 2, READONLY | FAST, ONE_KEY, "1.0.0", "Returns the length of a list.", "O(1)", llen),
@@ -520,6 +531,86 @@ fn lmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
             Some((key, elements)) => Frame::Array(vec![Frame::Bulk(key), array(elements)]),
         },
     )
+}
+
+/// The first key of `keys` that holds a list, in order; WRONGTYPE at the first key of
+/// another type before it, as Redis's blocking pops check.
+fn first_list(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<Bytes>, CmdError> {
+    let (db, now) = (ctx.db, ctx.now_ms);
+    for key in keys {
+        match ctx.store(key).peek(db, key, now) {
+            None => continue,
+            Some(Value::List(_)) => return Ok(Some(key.clone())),
+            Some(_) => return Err(CmdError::WrongType),
+        }
+    }
+    Ok(None)
+}
+
+/// BLPOP and BRPOP: `[key, element]` from the first non-empty list, blocking until one has
+/// data or the timeout passes (then a null array).
+fn blocking_pop(ctx: &mut Ctx, args: &mut Args, end: End) -> Result<Frame, CmdError> {
+    let argv = args.rest();
+    let (keys, timeout) = argv.split_at(argv.len() - 1);
+    let timeout_ms = blocking::parse_timeout(&timeout[0])?;
+    let Some(key) = first_list(ctx, keys)? else {
+        return blocking::block(ctx, keys, timeout_ms, Frame::NullArray);
+    };
+    blocking::served(ctx);
+    let mut popped = pop_from(ctx, &key, end, 1)?.expect("a live list");
+    let element = popped.pop().expect("live lists are never empty");
+    Ok(Frame::Array(vec![Frame::Bulk(key), Frame::Bulk(element)]))
+}
+
+/// BLPOP key [key ...] timeout
+fn blpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    blocking_pop(ctx, args, End::Left)
+}
+
+/// BRPOP key [key ...] timeout
+fn brpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    blocking_pop(ctx, args, End::Right)
+}
+
+/// The shared body of BLMOVE and BRPOPLPUSH: moves once the source has data; a nil bulk on
+/// timeout.
+fn blocking_move(ctx: &mut Ctx, source: Bytes, target: Bytes, from: End, to: End, timeout_ms: Option<u64>) -> Result<Frame, CmdError> {
+    if first_list(ctx, std::slice::from_ref(&source))?.is_none() {
+        return blocking::block(ctx, &[source], timeout_ms, Frame::Null);
+    }
+    blocking::served(ctx);
+    let moved = move_element(ctx, &source, &target, from, to)?;
+    Ok(moved.map_or(Frame::Null, Frame::Bulk))
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+fn blmove(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let source = args.key()?;
+    let target = args.key()?;
+    let from = parse_end(&args.bytes()?)?;
+    let to = parse_end(&args.bytes()?)?;
+    let timeout_ms = blocking::parse_timeout(&args.bytes()?)?;
+    blocking_move(ctx, source, target, from, to, timeout_ms)
+}
+
+/// BRPOPLPUSH source destination timeout: BLMOVE source destination RIGHT LEFT timeout.
+fn brpoplpush(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let source = args.key()?;
+    let target = args.key()?;
+    let timeout_ms = blocking::parse_timeout(&args.bytes()?)?;
+    blocking_move(ctx, source, target, End::Right, End::Left, timeout_ms)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+fn blmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let timeout_ms = blocking::parse_timeout(&args.bytes()?)?;
+    let options = MpopOptions::parse(args)?;
+    let Some(key) = first_list(ctx, &options.keys)? else {
+        return blocking::block(ctx, &options.keys, timeout_ms, Frame::NullArray);
+    };
+    blocking::served(ctx);
+    let elements = pop_from(ctx, &key, options.end, options.count)?.expect("a live list");
+    Ok(Frame::Array(vec![Frame::Bulk(key), array(elements)]))
 }
 
 #[cfg(test)]
