@@ -568,7 +568,6 @@ impl Full {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -803,8 +802,10 @@ mod tests {
             hasher: RandomState::with_seeds(5, 6, 7, 8),
         };
         let mut zset = ZSet::new(&config, 1, 1);
-        let mut model = Model::default();
-        model.full = true;
+        let mut model = Model {
+            full: true,
+            ..Model::default()
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..3000 {
             let member = format!("m{}", rng.gen_range(0..1000)).into_bytes();
@@ -821,7 +822,11 @@ mod tests {
         assert_eq!(zset.all(), model.entries());
         let range = ScoreRange::parse(b"(10", b"20").unwrap();
         let span = zset.score_span(&range);
-        let count = model.scores.values().filter(|s| range.contains(**s)).count();
+        let count = model
+            .scores
+            .values()
+            .filter(|s| range.contains(**s))
+            .count();
         assert_eq!(span.len(), count);
         let Encoding::Skiplist(full) = &zset.encoding else {
             panic!("starts full with zero thresholds");
@@ -853,7 +858,10 @@ mod tests {
         assert_eq!(ZSet::new(&config, 5, 4).encoding(), "listpack");
         assert_eq!(ZSet::new(&config, 6, 1).encoding(), "skiplist");
         assert_eq!(ZSet::new(&config, 1, 5).encoding(), "skiplist");
-        let entries = vec![(Bytes::from_static(b"a"), 1.0), (Bytes::from_static(b"b"), 2.0)];
+        let entries = vec![
+            (Bytes::from_static(b"a"), 1.0),
+            (Bytes::from_static(b"b"), 2.0),
+        ];
         let stored = ZSet::from_sorted(entries.clone(), &config);
         assert_eq!(stored.encoding(), "listpack");
         assert_eq!(stored.all(), entries);

@@ -178,8 +178,8 @@ impl SkipList {
                 span: jumped + 1,
             };
         }
-        for i in level..self.level {
-            self.node_mut(update[i]).links[i].span += 1;
+        for (i, &before) in update.iter().enumerate().take(self.level).skip(level) {
+            self.node_mut(before).links[i].span += 1;
         }
         let backward = if update[0] == HEAD { NIL } else { update[0] };
         self.node_mut(x).backward = backward;
@@ -344,7 +344,11 @@ impl SkipList {
             assert!(x != NIL);
             let node = self.node(x);
             out.push((node.member.clone(), node.score));
-            x = if reverse { node.backward } else { node.links[0].forward };
+            x = if reverse {
+                node.backward
+            } else {
+                node.links[0].forward
+            };
         }
         out
     }
