@@ -363,9 +363,10 @@ impl RandomOptions {
             });
         }
         let count = args.i64()?;
+        // Redis's wording, word for word, since clients match on it.
         if count < -RANDOM_COUNT_MAX {
             return Err(CmdError::Err(format!(
-                "value is out of range, must be between {} and {}",
+                "value is out of range, value must between {} and {}",
                 -RANDOM_COUNT_MAX, RANDOM_COUNT_MAX
             )));
         }
