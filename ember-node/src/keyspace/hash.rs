@@ -250,7 +250,9 @@ impl Hash {
         assert!(count > 0);
         let full = match &self.encoding {
             Encoding::Compact(compact) => {
-                compact.iter().for_each(|(field, value)| visit(field, value));
+                compact
+                    .iter()
+                    .for_each(|(field, value)| visit(field, value));
                 return 0;
             }
             Encoding::Full(full) => full,
@@ -318,7 +320,9 @@ fn sample_snapshot(
     (0..count)
         .map(|_| {
             let index = rng.gen_range(0..pairs.len());
-            copies[index].get_or_insert_with(|| owned(pairs[index])).clone()
+            copies[index]
+                .get_or_insert_with(|| owned(pairs[index]))
+                .clone()
         })
         .collect()
 }
@@ -372,7 +376,8 @@ impl Compact {
         encoded_value.extend_from_slice(value);
         if let Some(slot) = self.find(field) {
             // Same-length values overwrite in place; others shift the entries behind them.
-            self.buffer.splice(slot.value_prefix..slot.end, encoded_value);
+            self.buffer
+                .splice(slot.value_prefix..slot.end, encoded_value);
             debug_assert_eq!(self.slots().count(), self.len);
             return false;
         }
@@ -431,7 +436,10 @@ impl Full {
     }
 
     fn random(&self, rng: &mut impl Rng) -> Pair {
-        let (field, value) = self.table.random(rng).expect("sampled tables are not empty");
+        let (field, value) = self
+            .table
+            .random(rng)
+            .expect("sampled tables are not empty");
         (field.clone(), value.clone())
     }
 
@@ -505,7 +513,17 @@ mod tests {
 
     #[test]
     fn varints_round_trip() {
-        for value in [0usize, 1, 127, 128, 300, 16_383, 16_384, 1 << 40, usize::MAX] {
+        for value in [
+            0usize,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            1 << 40,
+            usize::MAX,
+        ] {
             let mut buffer = Vec::new();
             write_varint(&mut buffer, value);
             assert_eq!(read_varint(&buffer, 0), (value, buffer.len()));
@@ -597,7 +615,11 @@ mod tests {
             let rules = conversion(entries_max, 64);
             let mut hash = Hash::new();
             for i in 0..10 {
-                hash.insert(format!("f{i}").as_bytes(), format!("v{i}").as_bytes(), &rules);
+                hash.insert(
+                    format!("f{i}").as_bytes(),
+                    format!("v{i}").as_bytes(),
+                    &rules,
+                );
             }
             assert_eq!(hash.random_pairs(20, true, &mut rng).len(), 10);
             assert_eq!(hash.random_pairs(1001, false, &mut rng).len(), 1001);
@@ -640,7 +662,10 @@ mod tests {
             *counts.entry(field).or_default() += 1;
         }
         assert_eq!(counts.len(), 10);
-        assert!(counts.values().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.values().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[derive(Debug, Clone)]
