@@ -399,11 +399,12 @@ fn hrandfield(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         None => Frame::Null,
         Some(_) => Frame::Array(Vec::new()),
     };
-    let Some((value, rng)) = store.value_and_rng(db, &key, now) else {
+    // The read lookup checks the type and counts the hit or miss; the second borrows the rng.
+    if read_hash(store, db, &key, now)?.is_none() {
         return Ok(empty);
-    };
-    let Value::Hash(hash) = value else {
-        return Err(CmdError::WrongType);
+    }
+    let Some((Value::Hash(hash), rng)) = store.value_and_rng(db, &key, now) else {
+        unreachable!("read_hash found a hash at this key");
     };
     let Some(count) = options.count else {
         let pair = hash.random_pair(rng);
