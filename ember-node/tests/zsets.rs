@@ -534,3 +534,24 @@ fn every_command_refuses_other_types() {
     }
     assert_eq!(run(&mut c, "ZRANGE z 0 -1"), "[a]", "the source survives");
 }
+
+#[test]
+fn plain_sets_count_as_score_one_in_set_algebra() {
+    let server = Server::start(&["--shards", "3"]);
+    let mut c = server.client();
+    run(&mut c, "ZADD z 1 a 2 b 3 c");
+    run(&mut c, "SADD s b c d");
+    run(&mut c, "SADD nums 1 2");
+    assert_eq!(run(&mut c, "ZUNION 2 z s WITHSCORES"), "[a 1 d 1 b 3 c 4]");
+    assert_eq!(
+        run(&mut c, "ZINTER 2 z s WEIGHTS 1 10 WITHSCORES"),
+        "[b 12 c 13]"
+    );
+    assert_eq!(run(&mut c, "ZDIFF 2 z s"), "[a]");
+    assert_eq!(run(&mut c, "ZINTERCARD 2 s z"), "2");
+    assert_eq!(run(&mut c, "ZUNIONSTORE out 2 s nums AGGREGATE MAX"), "5");
+    assert_eq!(
+        run(&mut c, "ZRANGE out 0 -1 WITHSCORES"),
+        "[1 1 2 1 b 1 c 1 d 1]"
+    );
+}

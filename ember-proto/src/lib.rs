@@ -12,5 +12,5 @@ pub mod fuzzing;
 pub mod resp;
 
 pub use resp::decode::{decode, decode_request, DecodeError, Limits};
-pub use resp::encode::{encode, Protocol};
+pub use resp::encode::{encode, format_double, Protocol};
 pub use resp::frame::Frame;

@@ -524,25 +524,14 @@ fn scan_reply(cursor: u64, items: Vec<Frame>) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::ClientRegistry;
-    use crate::config::{RuntimeConfig, ServerConfig};
-    use crate::server::{Shared, Stats};
+    use crate::server::Shared;
 
     fn argv(words: &[&str]) -> Vec<Bytes> {
         words.iter().map(|w| Bytes::from(w.to_string())).collect()
     }
 
     fn shared() -> Shared {
-        Shared {
-            shard_count: 1,
-            config: RuntimeConfig::new(&ServerConfig::default(), 0),
-            clients: ClientRegistry::default(),
-            stats: Stats::default(),
-            started_unix_ms: 0,
-            process_id: 0,
-            run_id: String::new(),
-            simulated: true,
-        }
+        Shared::for_tests(1)
     }
 
     /// Runs one command in-process against `store`, as a shard would.

@@ -574,7 +574,14 @@ fn brpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 
 /// The shared body of BLMOVE and BRPOPLPUSH: moves once the source has data; a nil bulk on
 /// timeout.
-fn blocking_move(ctx: &mut Ctx, source: Bytes, target: Bytes, from: End, to: End, timeout_ms: Option<u64>) -> Result<Frame, CmdError> {
+fn blocking_move(
+    ctx: &mut Ctx,
+    source: Bytes,
+    target: Bytes,
+    from: End,
+    to: End,
+    timeout_ms: Option<u64>,
+) -> Result<Frame, CmdError> {
     if first_list(ctx, std::slice::from_ref(&source))?.is_none() {
         return blocking::block(ctx, &[source], timeout_ms, Frame::Null);
     }

@@ -37,6 +37,12 @@ const NUMKEYS_FIRST: KeySpec = KeySpec::with_keynum(0, 0, 0, 1);
 /// A destination, then `numkeys` and the keys (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
 const DESTINATION_NUMKEYS: KeySpec = KeySpec::with_keynum(1, 1, 1, 2);
 
+/// BZMPOP's keys follow its `numkeys` argument at index 2, after the timeout.
+const NUMKEYS_SECOND: KeySpec = KeySpec::with_keynum(0, 0, 0, 2);
+
+/// BZPOPMIN and BZPOPMAX: every argument but the last (the timeout) is a key.
+const KEYS_BEFORE_TIMEOUT: KeySpec = KeySpec::with_keynum(1, -2, 1, 0);
+
 #[allow(clippy::too_many_arguments)]
 const fn cmd(
     name: &'static str,
@@ -286,6 +292,36 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Removes and returns the members with the highest scores.",
         "O(log(N)*M) for M popped members.",
         pop::zpopmax,
+    ),
+    cmd(
+        "bzpopmin",
+        -3,
+        WRITE | FAST | BLOCKING,
+        KEYS_BEFORE_TIMEOUT,
+        "5.0.0",
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        "O(log(N)) with N being the number of elements in the sorted set.",
+        pop::bzpopmin,
+    ),
+    cmd(
+        "bzpopmax",
+        -3,
+        WRITE | FAST | BLOCKING,
+        KEYS_BEFORE_TIMEOUT,
+        "5.0.0",
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.",
+        "O(log(N)) with N being the number of elements in the sorted set.",
+        pop::bzpopmax,
+    ),
+    cmd(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING,
+        NUMKEYS_SECOND,
+        "7.0.0",
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        pop::bzmpop,
     ),
     cmd(
         "zmpop",
@@ -899,53 +935,7 @@ fn zscan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     ]))
 }
 
-/// A score as Redis writes it as text: integral values up to 2^62 as integers, others in the
-/// shortest form that reads back to the same double, switching to an exponent for very large
-/// or very small magnitudes ("1.7976931348623157e+308", "1e-7").
-pub fn format_score(score: f64) -> String {
-    if score.is_nan() {
-        return "nan".into();
-    }
-    if score.is_infinite() {
-        return if score > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if score == 0.0 {
-        return if score.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let integral_max = (i64::MAX / 2) as f64;
-    if score.fract() == 0.0 && score.abs() <= integral_max {
-        return (score as i64).to_string();
-    }
-    let scientific = format!("{:e}", score.abs());
-    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
-    let exponent: i64 = exponent.parse().expect("a decimal exponent");
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if score < 0.0 { "-" } else { "" };
-    format!("{sign}{}", place_digits(&digits, exponent))
-}
-
-/// Lays out shortest-round-trip `digits` whose first digit has decimal `exponent`: plain
-/// when short, with an exponent otherwise.
-fn place_digits(digits: &str, exponent: i64) -> String {
-    let count = digits.len() as i64;
-    assert!(count > 0);
-    let last = exponent - (count - 1);
-    if last >= 0 && exponent.abs() < count + 7 {
-        return format!("{digits}{}", "0".repeat(last as usize));
-    }
-    if last < 0 && (last > -7 || exponent.abs() < 4) {
-        if exponent < 0 {
-            let zeros = "0".repeat((-exponent - 1) as usize);
-            return format!("0.{zeros}{digits}");
-        }
-        let (whole, fraction) = digits.split_at(exponent as usize + 1);
-        return format!("{whole}.{fraction}");
-    }
-    let (first, rest) = digits.split_at(1);
-    let dot = if rest.is_empty() { "" } else { "." };
-    let sign = if exponent < 0 { '-' } else { '+' };
-    format!("{first}{dot}{rest}e{sign}{}", exponent.abs())
-}
+pub use ember_proto::format_double as format_score;
 
 /// Reads a `numkeys` argument that must be positive, with the error text the caller's
 /// command uses.
@@ -959,11 +949,9 @@ fn parse_numkeys(args: &mut Args, error: &str) -> Result<usize, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::ClientRegistry;
     use crate::cmd::table::lookup;
-    use crate::config::{RuntimeConfig, ServerConfig};
     use crate::keyspace::Store;
-    use crate::server::{ShardCounters, Shared, Stats};
+    use crate::server::Shared;
 
     /// One shard's store and the server state, driven in process.
     struct Node {
@@ -974,19 +962,7 @@ mod tests {
 
     impl Node {
         fn new() -> Node {
-            let shared = Shared {
-                shard_count: 1,
-                config: RuntimeConfig::new(&ServerConfig::default(), 0),
-                clients: ClientRegistry::default(),
-                stats: Stats {
-                    shards: vec![ShardCounters::default()],
-                    ..Stats::default()
-                },
-                started_unix_ms: 0,
-                process_id: 0,
-                run_id: String::new(),
-                simulated: true,
-            };
+            let shared = Shared::for_tests(1);
             Node {
                 shared,
                 store: Store::for_tests(),

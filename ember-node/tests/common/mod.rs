@@ -39,18 +39,14 @@ impl Server {
         format!("redis://{}/", self.addr)
     }
 
+    /// A redis-rs connection whose reads time out, so a hang fails the test instead of
+    /// stalling the run.
     pub fn client(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_connection()
-            .expect("connects")
+        connect(self.url())
     }
 
     pub fn client_resp3(&self) -> redis::Connection {
-        redis::Client::open(format!("{}?protocol=resp3", self.url()))
-            .unwrap()
-            .get_connection()
-            .expect("connects with RESP3")
+        connect(format!("{}?protocol=resp3", self.url()))
     }
 
     pub fn raw(&self) -> TcpStream {
@@ -64,6 +60,17 @@ impl Server {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
+}
+
+fn connect(url: String) -> redis::Connection {
+    let connection = redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .expect("connects");
+    connection
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    connection
 }
 
 impl Drop for Server {

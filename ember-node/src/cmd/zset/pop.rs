@@ -7,6 +7,8 @@ use ember_proto::{Frame, Protocol};
 
 use super::{entries_reply, modify, pairs, parse_numkeys, Args, CmdError, Ctx};
 use crate::cmd::args::parse_i64;
+use crate::cmd::blocking;
+use crate::keyspace::Value;
 
 /// What a multi-key pop took: the key it popped from and the entries, in pop order.
 pub type KeyPopped = (Bytes, Vec<(Bytes, f64)>);
@@ -154,6 +156,60 @@ pub(super) fn zmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         None => Ok(Frame::NullArray),
         Some((key, popped)) => Ok(Frame::Array(vec![Frame::Bulk(key), pairs(popped)])),
     }
+}
+
+/// The first of `keys` that holds a sorted set; WRONGTYPE at a key of another type before it.
+fn first_zset(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<Bytes>, CmdError> {
+    let (db, now) = (ctx.db, ctx.now_ms);
+    for key in keys {
+        match ctx.store(key).peek(db, key, now) {
+            None => continue,
+            Some(Value::ZSet(_)) => return Ok(Some(key.clone())),
+            Some(_) => return Err(CmdError::WrongType),
+        }
+    }
+    Ok(None)
+}
+
+/// BZPOPMIN and BZPOPMAX: [key, member, score] from the first non-empty sorted set, blocking
+/// until one has members or the timeout passes (then a null array).
+fn bzpop(ctx: &mut Ctx, args: &mut Args, end: PopEnd) -> Result<Frame, CmdError> {
+    let argv = args.rest();
+    let (keys, timeout) = argv.split_at(argv.len() - 1);
+    let timeout_ms = blocking::parse_timeout(&timeout[0])?;
+    let Some(key) = first_zset(ctx, keys)? else {
+        return blocking::block(ctx, keys, timeout_ms, Frame::NullArray);
+    };
+    blocking::served(ctx);
+    let mut popped = pop_entries(ctx, &key, end, 1)?.expect("a live sorted set");
+    let (member, score) = popped.pop().expect("live sorted sets are never empty");
+    Ok(Frame::Array(vec![
+        Frame::Bulk(key),
+        Frame::Bulk(member),
+        Frame::Double(score),
+    ]))
+}
+
+/// BZPOPMIN key [key ...] timeout
+pub(super) fn bzpopmin(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    bzpop(ctx, args, PopEnd::Min)
+}
+
+/// BZPOPMAX key [key ...] timeout
+pub(super) fn bzpopmax(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    bzpop(ctx, args, PopEnd::Max)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN | MAX [COUNT count]
+pub(super) fn bzmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let timeout_ms = blocking::parse_timeout(&args.bytes()?)?;
+    let options = MPopOptions::parse(args)?;
+    let Some(key) = first_zset(ctx, &options.keys)? else {
+        return blocking::block(ctx, &options.keys, timeout_ms, Frame::NullArray);
+    };
+    blocking::served(ctx);
+    let popped = pop_entries(ctx, &key, options.end, options.count)?.expect("a live sorted set");
+    Ok(Frame::Array(vec![Frame::Bulk(key), pairs(popped)]))
 }
 
 #[cfg(test)]

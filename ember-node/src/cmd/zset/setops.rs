@@ -9,10 +9,11 @@
 use bytes::Bytes;
 use ember_proto::Frame;
 
-use super::{entries_reply, int_len, read, store_result, Args, CmdError, Ctx};
+use super::{entries_reply, int_len, store_result, Args, CmdError, Ctx};
 use crate::cmd::args::{parse_f64, parse_i64};
 use crate::keyspace::table::Table;
-use crate::keyspace::zset::entry_less;
+use crate::keyspace::zset::{entry_less, ZSet};
+use crate::keyspace::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SetOp {
@@ -136,8 +137,49 @@ fn zero_if_nan(value: f64) -> f64 {
 }
 
 /// How many members an input has: 0 when missing; WRONGTYPE for a type that is not an input.
+/// One input of ZUNION, ZINTER, ZDIFF and ZINTERCARD: a sorted set, or a plain set whose
+/// members all count with score 1, as in Redis.
+enum Input<'a> {
+    Sorted(&'a ZSet),
+    Plain(&'a crate::keyspace::set::Set),
+}
+
+impl Input<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Input::Sorted(zset) => zset.len(),
+            Input::Plain(set) => set.len(),
+        }
+    }
+
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            Input::Sorted(zset) => zset.score(member),
+            Input::Plain(set) => set.contains(member).then_some(1.0),
+        }
+    }
+
+    fn for_each(&self, mut visit: impl FnMut(&[u8], f64)) {
+        match self {
+            Input::Sorted(zset) => zset.for_each(visit),
+            Input::Plain(set) => set.for_each(|member| visit(member, 1.0)),
+        }
+    }
+}
+
+/// The input at `key`: `None` when missing, WRONGTYPE unless a sorted set or a set.
+fn read_input<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<Input<'a>>, CmdError> {
+    let (db, now) = (ctx.db, ctx.now_ms);
+    match ctx.store(key).get(db, key, now) {
+        None => Ok(None),
+        Some(Value::ZSet(zset)) => Ok(Some(Input::Sorted(zset))),
+        Some(Value::Set(set)) => Ok(Some(Input::Plain(set))),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
 fn input_len(ctx: &mut Ctx, key: &[u8]) -> Result<usize, CmdError> {
-    Ok(read(ctx, key)?.map_or(0, |zset| zset.len()))
+    Ok(read_input(ctx, key)?.map_or(0, |input| input.len()))
 }
 
 /// Visits an input's members and scores.
@@ -146,7 +188,7 @@ fn for_each_input(
     key: &[u8],
     visit: impl FnMut(&[u8], f64),
 ) -> Result<(), CmdError> {
-    if let Some(zset) = read(ctx, key)? {
+    if let Some(zset) = read_input(ctx, key)? {
         zset.for_each(visit);
     }
     Ok(())
@@ -178,7 +220,7 @@ fn filter_shared(
             continue;
         }
         let weight = options.weights[index];
-        let Some(zset) = read(ctx, key)? else {
+        let Some(zset) = read_input(ctx, key)? else {
             return Ok(Vec::new());
         };
         entries.retain_mut(|(member, total)| match zset.score(member) {
@@ -257,7 +299,7 @@ fn difference(ctx: &mut Ctx, options: &SetOpOptions) -> Result<Vec<(Bytes, f64)>
         if entries.is_empty() {
             break;
         }
-        if let Some(zset) = read(ctx, key)? {
+        if let Some(zset) = read_input(ctx, key)? {
             entries.retain(|(member, _)| zset.score(member).is_none());
         }
     }
