@@ -9,6 +9,7 @@
 //!   read server-wide state, and touch no store.
 
 pub mod args;
+pub mod bitmap;
 pub mod blocking;
 pub mod connection;
 pub mod hash;

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use ember_proto::Frame;
 
 use super::{
-    connection, hash, keys, list, pubsub, server, set, string, transaction, zset, DataFn, SessionFn,
+    bitmap, connection, hash, keys, list, pubsub, server, set, string, transaction, zset, DataFn,
+    SessionFn,
 };
 
 pub mod flag {
@@ -257,7 +258,8 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 10] = [
+        let families: [&'static [CommandSpec]; 11] = [
+            bitmap::COMMANDS,
             transaction::COMMANDS,
             pubsub::COMMANDS,
             string::COMMANDS,
