@@ -352,3 +352,84 @@ fn object_encoding_refcount_and_freq() {
         "ERR: unknown subcommand 'IDLE'. Try OBJECT HELP."
     );
 }
+
+#[test]
+fn copy_move_and_swapdb() {
+    let server = Server::start(&["--shards", "3"]);
+    let mut c = server.client();
+    let _: () = cmd("SET")
+        .arg("s")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("RPUSH")
+        .arg("l")
+        .arg("a")
+        .arg("b")
+        .query(&mut c)
+        .unwrap();
+    let copied: i64 = cmd("COPY").arg("s").arg("s2").query(&mut c).unwrap();
+    assert_eq!(copied, 1);
+    let ttl: i64 = cmd("TTL").arg("s2").query(&mut c).unwrap();
+    assert!(ttl > 90, "COPY keeps the TTL");
+    let copied: i64 = cmd("COPY").arg("l").arg("s2").query(&mut c).unwrap();
+    assert_eq!(copied, 0, "destination exists");
+    let copied: i64 = cmd("COPY")
+        .arg("l")
+        .arg("s2")
+        .arg("REPLACE")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(copied, 1);
+    let _: () = cmd("RPUSH").arg("s2").arg("c").query(&mut c).unwrap();
+    let original: Vec<String> = cmd("LRANGE").arg("l").arg(0).arg(-1).query(&mut c).unwrap();
+    assert_eq!(original, vec!["a", "b"], "the copy is independent");
+    let copied: i64 = cmd("COPY")
+        .arg("l")
+        .arg("l")
+        .arg("DB")
+        .arg(2)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(copied, 1);
+    assert_eq!(
+        err(cmd("COPY").arg("l").arg("l").query(&mut c)),
+        "ERR: source and destination objects are the same"
+    );
+    assert_eq!(
+        err(cmd("COPY")
+            .arg("l")
+            .arg("x")
+            .arg("DB")
+            .arg(99)
+            .query(&mut c)),
+        "ERR: DB index is out of range"
+    );
+    let moved: i64 = cmd("MOVE").arg("s").arg(1).query(&mut c).unwrap();
+    assert_eq!(moved, 1);
+    let exists: i64 = cmd("EXISTS").arg("s").query(&mut c).unwrap();
+    assert_eq!(exists, 0);
+    let moved: i64 = cmd("MOVE").arg("l").arg(2).query(&mut c).unwrap();
+    assert_eq!(moved, 0, "already in the target database");
+    assert_eq!(
+        err(cmd("MOVE").arg("l").arg(0).query(&mut c)),
+        "ERR: source and destination objects are the same"
+    );
+    let _: () = cmd("SWAPDB").arg(0).arg(1).query(&mut c).unwrap();
+    let v: String = cmd("GET").arg("s").query(&mut c).unwrap();
+    assert_eq!(v, "v", "db 1's key is now in db 0");
+    let ttl: i64 = cmd("TTL").arg("s").query(&mut c).unwrap();
+    assert!(ttl > 90, "with its TTL");
+    let size: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(size, 1);
+    assert_eq!(
+        err(cmd("SWAPDB").arg("x").arg(1).query(&mut c)),
+        "ERR: invalid first DB index"
+    );
+    assert_eq!(
+        err(cmd("SWAPDB").arg(0).arg(16).query(&mut c)),
+        "ERR: DB index is out of range"
+    );
+}

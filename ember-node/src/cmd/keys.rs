@@ -59,6 +59,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("randomkey", 1, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns a random key name from the database.", "O(1)", randomkey),
     cmd("keys", 2, READONLY, NO_KEYS, Route::AllShards, "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", keys),
     cmd("scan", -2, READONLY, NO_KEYS, Route::AllShards, "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", scan),
+    cmd("copy", -3, WRITE | DENYOOM, TWO_KEYS, K, "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", copy),
+    cmd("move", 3, WRITE | FAST, ONE_KEY, K, "1.0.0", "Moves a key to another database.", "O(1)", move_key),
+    cmd("swapdb", 3, WRITE | FAST | DANGEROUS, NO_KEYS, Route::AllShards, "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.", swapdb),
     CommandSpec {
         name: "object",
         group: "generic",
@@ -122,6 +125,85 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         object_help,
     ),
 ];
+
+/// A database index argument: an integer within 0..16.
+fn parse_db(bytes: &[u8]) -> Result<usize, CmdError> {
+    let index = super::args::parse_i64(bytes).ok_or(CmdError::NotInteger)?;
+    if !(0..crate::limits::DATABASES_MAX as i64).contains(&index) {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    Ok(index as usize)
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]: 1 when copied, 0 when the
+/// destination exists and REPLACE was not given. The copy keeps the source's TTL.
+fn copy(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let source = args.key()?;
+    let target = args.key()?;
+    let (mut target_db, mut replace) = (ctx.db, false);
+    while !args.is_empty() {
+        if args.flag("REPLACE") {
+            replace = true;
+        } else if args.flag("DB") {
+            target_db = parse_db(&args.bytes()?)?;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let (db, now) = (ctx.db, ctx.now_ms);
+    if source == target && db == target_db {
+        return Err(CmdError::Err(
+            "source and destination objects are the same".into(),
+        ));
+    }
+    let store = ctx.store(&source);
+    let Some(value) = store.peek(db, &source, now).cloned() else {
+        return Ok(int(0));
+    };
+    let ttl = store.expire_at(db, &source).map_or(Ttl::Clear, Ttl::At);
+    let target_store = ctx.store(&target);
+    if target_store.exists(target_db, &target, now) && !replace {
+        return Ok(int(0));
+    }
+    target_store.insert(target_db, &target, value, ttl, now);
+    Ok(int(1))
+}
+
+/// MOVE key db: 1 when moved, 0 when the key is missing or already exists in `db`.
+fn move_key(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let target_db = parse_db(&args.bytes()?)?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    if db == target_db {
+        return Err(CmdError::Err(
+            "source and destination objects are the same".into(),
+        ));
+    }
+    let store = ctx.store(&key);
+    if !store.exists(db, &key, now) || store.exists(target_db, &key, now) {
+        return Ok(int(0));
+    }
+    let ttl = store.expire_at(db, &key).map_or(Ttl::Clear, Ttl::At);
+    let (_, value) = store.remove(db, &key, now).expect("checked above");
+    store.insert(target_db, &key, value, ttl, now);
+    Ok(int(1))
+}
+
+/// SWAPDB index1 index2: swaps the two databases on every shard at once.
+fn swapdb(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let first = super::args::parse_i64(&args.bytes()?)
+        .ok_or_else(|| CmdError::Err("invalid first DB index".into()))?;
+    let second = super::args::parse_i64(&args.bytes()?)
+        .ok_or_else(|| CmdError::Err("invalid second DB index".into()))?;
+    let range = 0..crate::limits::DATABASES_MAX as i64;
+    if !range.contains(&first) || !range.contains(&second) {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    for store in ctx.stores() {
+        store.swap_db(first as usize, second as usize);
+    }
+    Ok(ok())
+}
 
 /// OBJECT ENCODING key: nil for a missing key.
 fn object_encoding(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {

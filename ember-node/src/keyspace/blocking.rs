@@ -98,6 +98,11 @@ impl Blocked {
         self.count
     }
 
+    /// Keys of `db` that have clients queued on them.
+    pub fn keys(&self, db: usize) -> Vec<Bytes> {
+        self.per_db[db].keys().cloned().collect()
+    }
+
     /// Drops entries of waiters that are gone or served, anywhere in the queues.
     pub fn prune(&mut self) {
         if self.count == 0 {

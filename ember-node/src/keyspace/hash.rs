@@ -56,16 +56,19 @@ impl Conversion {
     }
 }
 
+#[derive(Clone)]
 pub struct Hash {
     encoding: Encoding,
 }
 
+#[derive(Clone)]
 enum Encoding {
     Compact(Compact),
     Full(Full),
 }
 
 /// The listpack-like encoding: one buffer and a count of its pairs.
+#[derive(Clone)]
 struct Compact {
     buffer: Vec<u8>,
     len: usize,
@@ -81,6 +84,7 @@ struct Slot {
     end: usize,
 }
 
+#[derive(Clone)]
 struct Full {
     table: Table<Bytes>,
     payload_bytes: usize,

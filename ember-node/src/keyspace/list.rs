@@ -136,14 +136,14 @@ struct Pack {
     len: usize,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Repr {
     Compact(Pack),
     Full(Quick),
 }
 
 /// The full encoding: packs of bounded size, with their totals kept current.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Quick {
     nodes: VecDeque<Pack>,
     len: usize,
@@ -151,7 +151,7 @@ struct Quick {
 }
 
 /// A Redis list value.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct List {
     repr: Repr,
 }

@@ -310,6 +310,27 @@ impl Store {
         true
     }
 
+    /// SWAPDB: exchanges two databases' contents. Watched keys that exist in either database
+    /// are touched, and clients blocked on keys that now hold values are woken, as in Redis.
+    pub fn swap_db(&mut self, first: usize, second: usize) {
+        assert!(first < DATABASES_MAX && second < DATABASES_MAX);
+        for (db, other) in [(first, second), (second, first)] {
+            for key in self.watchers.keys(db) {
+                if self.dbs[db].keys.contains(&key) || self.dbs[other].keys.contains(&key) {
+                    self.watchers.signal(db, &key);
+                }
+            }
+        }
+        self.dbs.swap(first, second);
+        for db in [first, second] {
+            for key in self.blocked.keys(db) {
+                if self.dbs[db].keys.contains(&key) {
+                    self.blocked.written(db, &key);
+                }
+            }
+        }
+    }
+
     /// Keys in `db`, counting keys that expired but were not yet collected (as DBSIZE does).
     pub fn len(&self, db: usize) -> usize {
         self.dbs[db].keys.len()

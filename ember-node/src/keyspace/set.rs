@@ -75,10 +75,12 @@ impl SetRules {
 }
 
 /// A set of binary-safe members.
+#[derive(Clone)]
 pub struct Set {
     repr: Repr,
 }
 
+#[derive(Clone)]
 enum Repr {
     Ints(IntSet),
     Pack(Pack),
@@ -86,19 +88,21 @@ enum Repr {
 }
 
 /// Sorted integers of one width, packed little-endian in one buffer.
+#[derive(Clone)]
 struct IntSet {
     width: usize,
     bytes: Vec<u8>,
 }
 
 /// Members as `varint length ++ bytes` entries, in insertion order.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Pack {
     count: usize,
     bytes: Vec<u8>,
 }
 
 /// The hashtable encoding and the bytes its members hold.
+#[derive(Clone)]
 struct Full {
     table: Table<()>,
     member_bytes: usize,

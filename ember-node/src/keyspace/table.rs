@@ -14,6 +14,7 @@ use rand::Rng;
 /// Fewest buckets a table keeps, so small tables never resize back and forth.
 const BUCKETS_MIN: usize = 4;
 
+#[derive(Clone)]
 pub struct Table<V> {
     buckets: Vec<Vec<(Bytes, V)>>,
     len: usize,

@@ -9,7 +9,7 @@ use super::list::List;
 use super::set::Set;
 use super::zset::ZSet;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Value {
     Str(Bytes),
     List(List),

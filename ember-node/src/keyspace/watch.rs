@@ -70,6 +70,11 @@ impl Watchers {
         }
     }
 
+    /// Keys of `db` that someone watches.
+    pub fn keys(&self, db: usize) -> Vec<Bytes> {
+        self.per_db[db].keys().cloned().collect()
+    }
+
     /// Drops registrations whose connection has ended its transaction.
     pub fn prune(&mut self) {
         if self.count == 0 {

@@ -88,18 +88,19 @@ pub struct LexRange {
     pub max: LexBound,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ZSet {
     encoding: Encoding,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Encoding {
     Listpack(Listpack),
     Skiplist(Box<Full>),
 }
 
 /// The full encoding: the order and the member-to-score table.
+#[derive(Clone)]
 struct Full {
     order: SkipList,
     scores: Table<f64>,

@@ -29,7 +29,7 @@ struct Link {
     span: u32,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Node {
     member: Bytes,
     score: f64,
@@ -37,7 +37,7 @@ struct Node {
     links: Vec<Link>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SkipList {
     nodes: Vec<Node>,
     free: Vec<u32>,
