@@ -12,6 +12,14 @@
 //! - `faults`: the crash and restart schedule.
 //! - `trace`: the run's stable hash (FNV-1a over every event).
 //! - `scenario`: the scenario file format; `runner`: runs a file for a seed.
+//!
+//! The types-and-transactions world (`types` blocks), with no crashes:
+//! - `types_world`: its parameters, its run and the checks that need every record.
+//! - `types_hosts`: its hosts and the data clients; `queue_hosts`: producers, consumers,
+//!   FIFO probes and the auditor; `pubsub_hosts`: subscribers and the publisher.
+//! - `collections`: the reference model of lists, hashes, sets and sorted sets;
+//!   `collections_workload`: the data clients' seeded commands and transactions.
+//! - `session`: a connection with deadlines for those hosts.
 
 // tokio seeds its scheduler and `select!` from turmoil's generator only under this cfg;
 // without it two runs of one seed may differ. rustdoc is exempt: cargo passes it
@@ -23,10 +31,17 @@ compile_error!(
 
 pub mod checkers;
 pub mod client;
+pub mod collections;
+pub mod collections_workload;
 pub mod faults;
 pub mod oracle;
+pub mod pubsub_hosts;
+pub mod queue_hosts;
 pub mod runner;
 pub mod scenario;
+pub mod session;
 pub mod trace;
+pub mod types_hosts;
+pub mod types_world;
 pub mod workload;
 pub mod world;

@@ -6,8 +6,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::scenario::{self, Block, RunSpec};
+use crate::scenario::{self, Block, RunSpec, TypesSpec};
 use crate::trace::fnv1a;
+use crate::types_world;
 use crate::world::{self, Params};
 
 /// One seed's run of a scenario file.
@@ -82,6 +83,9 @@ fn run_block(
     seed: u64,
     lines: &mut Vec<String>,
 ) -> (Result<Vec<String>, String>, u64) {
+    if block.command.starts_with("types") {
+        return run_types_block(block, seed, lines);
+    }
     let spec = match RunSpec::parse(&block.command) {
         Ok(spec) => spec,
         Err(error) => return (Err(format!("bad command: {error}")), 0),
@@ -110,6 +114,38 @@ fn run_block(
         spec.clients,
         spec.clients * spec.ops,
         spec.crashes
+    );
+    (Ok(vec![report]), outcome.trace.hash())
+}
+
+/// Runs one `types` block: the types-and-transactions world.
+fn run_types_block(
+    block: &Block,
+    seed: u64,
+    lines: &mut Vec<String>,
+) -> (Result<Vec<String>, String>, u64) {
+    let spec = match TypesSpec::parse(&block.command) {
+        Ok(spec) => spec,
+        Err(error) => return (Err(format!("bad command: {error}")), 0),
+    };
+    let params = types_world::Params::derive(seed, &spec);
+    lines.push(params.describe());
+    let outcome = match catch_unwind(AssertUnwindSafe(|| types_world::run(&params))) {
+        Ok(outcome) => outcome,
+        Err(panic) => return (Err(format!("panic: {}", panic_text(&panic))), 0),
+    };
+    lines.push(outcome.summary.clone());
+    if let Some(failure) = outcome.failure {
+        return (Err(failure), outcome.trace.hash());
+    }
+    let report = format!(
+        "ok data={} ops={} items={} fifo={} subscribers={} messages={}",
+        spec.data,
+        spec.data * spec.ops,
+        spec.producers * spec.items,
+        spec.fifo,
+        spec.subscribers,
+        spec.messages
     );
     (Ok(vec![report]), outcome.trace.hash())
 }

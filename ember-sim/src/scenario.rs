@@ -41,6 +41,30 @@ pub struct RunSpec {
     pub crashes: usize,
 }
 
+/// The `types` command: the types-and-transactions world (no crashes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypesSpec {
+    /// Data clients, and commands each sends.
+    pub data: usize,
+    pub ops: usize,
+    /// Queue producers, consumers, and items each producer pushes.
+    pub producers: usize,
+    pub consumers: usize,
+    pub items: usize,
+    /// FIFO probes: two consumers block on one key in a known order, then one push serves both.
+    pub fifo: usize,
+    pub subscribers: usize,
+    /// Messages the publisher publishes.
+    pub messages: usize,
+    pub shards: RangeInclusive<usize>,
+}
+
+/// The most queue producers, consumers, subscribers, FIFO probes, items and messages.
+pub const QUEUE_HOSTS_MAX: usize = 8;
+pub const SUBSCRIBERS_MAX: usize = 8;
+pub const FIFO_PROBES_MAX: usize = 8;
+pub const ITEMS_MAX: usize = 10_000;
+
 /// Parses a scenario file.
 pub fn parse(text: &str) -> Result<Vec<Block>, String> {
     let mut blocks = Vec::new();
@@ -143,6 +167,46 @@ impl RunSpec {
     }
 }
 
+impl TypesSpec {
+    /// Parses `types data=3 ops=100 producers=2 consumers=3 items=40 fifo=3 subscribers=3
+    /// messages=40 shards=2..4`.
+    pub fn parse(command: &str) -> Result<TypesSpec, String> {
+        let mut words = command.split_whitespace();
+        if words.next() != Some("types") {
+            return Err(format!("unknown command `{command}`"));
+        }
+        let mut spec = TypesSpec {
+            data: 3,
+            ops: 100,
+            producers: 2,
+            consumers: 3,
+            items: 40,
+            fifo: 3,
+            subscribers: 3,
+            messages: 40,
+            shards: 2..=4,
+        };
+        for word in words {
+            let (name, value) = word
+                .split_once('=')
+                .ok_or_else(|| format!("`{word}` is not name=value"))?;
+            match name {
+                "data" => spec.data = number(value, 1..=CLIENTS_MAX)?,
+                "ops" => spec.ops = number(value, 1..=OPS_PER_CLIENT_MAX)?,
+                "producers" => spec.producers = number(value, 1..=QUEUE_HOSTS_MAX)?,
+                "consumers" => spec.consumers = number(value, 1..=QUEUE_HOSTS_MAX)?,
+                "items" => spec.items = number(value, 1..=ITEMS_MAX)?,
+                "fifo" => spec.fifo = number(value, 0..=FIFO_PROBES_MAX)?,
+                "subscribers" => spec.subscribers = number(value, 1..=SUBSCRIBERS_MAX)?,
+                "messages" => spec.messages = number(value, 1..=ITEMS_MAX)?,
+                "shards" => spec.shards = range(value)?,
+                _ => return Err(format!("unknown setting `{name}`")),
+            }
+        }
+        Ok(spec)
+    }
+}
+
 fn number(text: &str, bounds: RangeInclusive<usize>) -> Result<usize, String> {
     let value: usize = text
         .parse()
@@ -204,6 +268,17 @@ mod tests {
         assert!(RunSpec::parse("run crash=99").is_err());
         assert!(RunSpec::parse("run bogus=1").is_err());
         assert!(RunSpec::parse("walk").is_err());
+    }
+
+    #[test]
+    fn types_spec_settings_and_limits() {
+        let spec = TypesSpec::parse("types data=2 ops=5 fifo=0 shards=3").unwrap();
+        assert_eq!((spec.data, spec.ops, spec.fifo), (2, 5, 0));
+        assert_eq!(spec.shards, 3..=3);
+        assert_eq!(TypesSpec::parse("types").unwrap().consumers, 3);
+        assert!(TypesSpec::parse("types consumers=0").is_err());
+        assert!(TypesSpec::parse("types crash=1").is_err());
+        assert!(TypesSpec::parse("run").is_err());
     }
 
     #[test]

@@ -30,9 +30,9 @@ pub const NODE_PORT: u16 = 6379;
 /// One step of virtual time.
 const TICK_MS: u64 = 1;
 /// The smallest one-way latency, and the range the seed draws the largest from.
-const LATENCY_MS_MIN: u64 = 1;
-const LATENCY_MS_MAX_LOW: u64 = 2;
-const LATENCY_MS_MAX_HIGH: u64 = 8;
+pub(crate) const LATENCY_MS_MIN: u64 = 1;
+pub(crate) const LATENCY_MS_MAX_LOW: u64 = 2;
+pub(crate) const LATENCY_MS_MAX_HIGH: u64 = 8;
 /// A run that has not finished after this much virtual time is stuck.
 const DURATION_MS_MAX: u64 = 120_000;
 
@@ -142,7 +142,7 @@ pub fn run(params: &Params) -> Outcome {
         ..Shared::default()
     }));
     let mut sim = build(params);
-    add_node(&mut sim, params);
+    add_node(&mut sim, params.seed, params.shards);
     add_clients(&mut sim, params, &shared);
     let mut schedule = Schedule::draw(&mut stream(params.seed, "faults"), params.crashes.len());
     assert_eq!(schedule.crashes(), &params.crashes[..]);
@@ -178,20 +178,24 @@ pub fn run(params: &Params) -> Outcome {
 }
 
 fn build(params: &Params) -> turmoil::Sim<'static> {
+    build_sim(params.seed, params.latency_ms_max)
+}
+
+/// A turmoil simulation with the epoch, random seed, tick and latencies always set.
+pub(crate) fn build_sim(seed: u64, latency_ms_max: u64) -> turmoil::Sim<'static> {
     turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX_MS))
-        .rng_seed(params.seed)
+        .rng_seed(seed)
         .tick_duration(Duration::from_millis(TICK_MS))
         .min_message_latency(Duration::from_millis(LATENCY_MS_MIN))
-        .max_message_latency(Duration::from_millis(params.latency_ms_max))
+        .max_message_latency(Duration::from_millis(latency_ms_max))
         .simulation_duration(Duration::from_millis(DURATION_MS_MAX))
         .build()
 }
 
 /// The node host. Its start-up runs again at each restart, with a fresh `Env` over the
 /// world's disk (unused until persistence exists, but it is what survives a crash).
-fn add_node(sim: &mut turmoil::Sim<'static>, params: &Params) {
-    let (seed, shards) = (params.seed, params.shards);
+pub(crate) fn add_node(sim: &mut turmoil::Sim<'static>, seed: u64, shards: usize) {
     let disk = SimDisk::new(seed);
     sim.host(NODE_HOST, move || {
         let disk = disk.clone();
@@ -259,6 +263,6 @@ pub fn stream(seed: u64, name: &str) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(hash)
 }
 
-fn duration_ms(duration: Duration) -> u64 {
+pub(crate) fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).expect("virtual time fits in u64")
 }
