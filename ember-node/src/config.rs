@@ -45,6 +45,12 @@ pub struct ServerConfig {
     /// Largest bulk argument and string value, in bytes (suffixes k, kb, m, mb, g, gb).
     #[arg(long, default_value = "512mb", value_parser = parse_memory)]
     pub proto_max_bulk_len: usize,
+    /// Log commands that run at least this many microseconds (-1: never, 0: every one).
+    #[arg(long, default_value_t = 10_000, allow_hyphen_values = true)]
+    pub slowlog_log_slower_than: i64,
+    /// Entries the slow log keeps.
+    #[arg(long, default_value_t = 128)]
+    pub slowlog_max_len: usize,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +64,8 @@ impl Default for ServerConfig {
             maxclients: CLIENTS_MAX,
             timeout: 0,
             proto_max_bulk_len: STRING_LEN_MAX_BYTES,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
         }
     }
 }
@@ -97,6 +105,8 @@ enum Setting {
     ProtoMaxBulkLen(usize),
     RequirePass(Option<Bytes>),
     Encoding(usize, i64),
+    SlowlogSlowerThan(i64),
+    SlowlogMaxLen(usize),
 }
 
 /// The collection encoding thresholds: (name, Redis's older alias, index into `encoding`).
@@ -125,6 +135,8 @@ pub struct RuntimeConfig {
     timeout_s: AtomicU64,
     proto_max_bulk_len: AtomicUsize,
     requirepass: Mutex<Option<Bytes>>,
+    slowlog_slower_than_us: std::sync::atomic::AtomicI64,
+    slowlog_max_len: AtomicUsize,
     /// Indexed like ENCODING_PARAMETERS.
     encoding: [std::sync::atomic::AtomicI64; 8],
 }
@@ -148,6 +160,8 @@ const PARAMETERS: &[&str] = &[
     "set-max-intset-entries",
     "set-max-listpack-entries",
     "set-max-listpack-value",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
     "timeout",
     "zset-max-listpack-entries",
     "zset-max-listpack-value",
@@ -173,9 +187,22 @@ impl RuntimeConfig {
                     .filter(|p| !p.is_empty())
                     .map(|p| Bytes::from(p.clone())),
             ),
+            slowlog_slower_than_us: std::sync::atomic::AtomicI64::new(
+                config.slowlog_log_slower_than,
+            ),
+            slowlog_max_len: AtomicUsize::new(config.slowlog_max_len),
             encoding: encoding_values(&EncodingLimits::default())
                 .map(std::sync::atomic::AtomicI64::new),
         }
+    }
+
+    /// The slow log threshold in microseconds; negative disables the log.
+    pub fn slowlog_slower_than_us(&self) -> i64 {
+        self.slowlog_slower_than_us.load(Ordering::Relaxed)
+    }
+
+    pub fn slowlog_max_len(&self) -> usize {
+        self.slowlog_max_len.load(Ordering::Relaxed)
     }
 
     pub fn encoding_limits(&self) -> EncodingLimits {
@@ -231,6 +258,8 @@ impl RuntimeConfig {
                 .unwrap_or_default(),
             "save" => String::new(),
             "timeout" => self.timeout_s().to_string(),
+            "slowlog-log-slower-than" => self.slowlog_slower_than_us().to_string(),
+            "slowlog-max-len" => self.slowlog_max_len().to_string(),
             other => match encoding_index(other) {
                 Some(index) => self.encoding[index].load(Ordering::Relaxed).to_string(),
                 None => unreachable!("only listed parameters are read"),
@@ -278,6 +307,10 @@ impl RuntimeConfig {
             Setting::ProtoMaxBulkLen(n) => self.proto_max_bulk_len.store(n, Ordering::Relaxed),
             Setting::RequirePass(p) => *self.requirepass.lock().expect("config lock") = p,
             Setting::Encoding(index, value) => self.encoding[index].store(value, Ordering::Relaxed),
+            Setting::SlowlogSlowerThan(us) => {
+                self.slowlog_slower_than_us.store(us, Ordering::Relaxed)
+            }
+            Setting::SlowlogMaxLen(len) => self.slowlog_max_len.store(len, Ordering::Relaxed),
         }
     }
 }
@@ -331,6 +364,12 @@ fn parse_setting(name: &str, value: &[u8]) -> Result<Setting, String> {
         }
         "requirepass" => {
             Setting::RequirePass((!value.is_empty()).then(|| Bytes::copy_from_slice(value)))
+        }
+        "slowlog-log-slower-than" => {
+            Setting::SlowlogSlowerThan(in_range(parse_integer(value)?, -1, i64::MAX)?)
+        }
+        "slowlog-max-len" => {
+            Setting::SlowlogMaxLen(in_range(parse_integer(value)?, 0, i64::MAX)? as usize)
         }
         "list-max-listpack-size" | "list-max-ziplist-size" => {
             let size = in_range(parse_integer(value)?, i32::MIN as i64, i32::MAX as i64)?;
@@ -387,7 +426,7 @@ mod tests {
             config.matching(b"port"),
             vec![("port".to_string(), "7000".to_string())]
         );
-        assert_eq!(config.matching(b"*max*").len(), 2 + 13);
+        assert_eq!(config.matching(b"*max*").len(), 2 + 13 + 1);
         config
             .set_many(&[("hash-max-ziplist-entries".to_string(), Bytes::from("7"))])
             .unwrap();

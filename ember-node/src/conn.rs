@@ -48,6 +48,9 @@ impl From<Frame> for Replies {
     }
 }
 
+/// Commands kept out of the slow log: their arguments carry passwords.
+const UNLOGGED: &[&str] = &["auth", "hello"];
+
 /// What a RESP2 connection may run while subscribed.
 const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
     "subscribe",
@@ -294,20 +297,27 @@ impl Connection {
                 .to_frame()
                 .into();
         }
-        match spec.handler {
-            Handler::Exec => self.exec(session).await.into(),
+        let started = self.local.env.now();
+        let (replies, argv) = match spec.handler {
+            Handler::Exec => (self.exec(session).await.into(), Some(argv)),
             _ => self.execute(session, spec, skip, argv).await,
+        };
+        let logged = !spec.has(flag::BLOCKING) && !UNLOGGED.contains(&spec.name);
+        if let (true, Some(argv)) = (logged, argv) {
+            self.log_if_slow(session, &argv, started);
         }
+        replies
     }
 
-    /// Runs one command now, outside a transaction.
+    /// Runs one command now, outside a transaction. Gives the arguments back (for the slow
+    /// log) unless they went to another shard.
     async fn execute(
         &mut self,
         session: &mut Session,
         spec: &'static CommandSpec,
         skip: usize,
         argv: Vec<Bytes>,
-    ) -> Replies {
+    ) -> (Replies, Option<Vec<Bytes>>) {
         let now_ms = self.count(spec);
         match spec.handler {
             Handler::Session(handler) => {
@@ -316,9 +326,9 @@ impl Connection {
                     shared: &self.local.shared,
                     now_ms,
                 };
-                handler(&mut ctx, &mut crate::cmd::Args::new(&argv, skip))
-                    .unwrap_or_else(|e| e.to_frame())
-                    .into()
+                let frame = handler(&mut ctx, &mut crate::cmd::Args::new(&argv, skip))
+                    .unwrap_or_else(|e| e.to_frame());
+                (frame.into(), Some(argv))
             }
             Handler::Data(handler) => {
                 let is_watch = spec.name == "watch";
@@ -330,10 +340,10 @@ impl Connection {
                 };
                 let (db, protocol) = (session.db, session.protocol);
                 if spec.has(flag::BLOCKING) {
-                    return self
+                    let frame = self
                         .execute_blocking(session, spec, handler, argv, skip)
-                        .await
-                        .into();
+                        .await;
+                    return (frame.into(), None);
                 }
                 let request = DataRequest {
                     handler,
@@ -344,15 +354,15 @@ impl Connection {
                     watch,
                     waiter: None,
                 };
-                let frame = match self.execute_data(spec, request).await {
-                    Outcome::Reply(frame) => frame,
-                    Outcome::Blocked(_) => unreachable!("only blocking commands block"),
+                let (outcome, argv) = self.execute_data(spec, request).await;
+                let Outcome::Reply(frame) = outcome else {
+                    unreachable!("only blocking commands block");
                 };
                 session
                     .transaction
                     .watched
                     .extend(watched.into_iter().map(|key| (db, key)));
-                frame.into()
+                (frame.into(), argv)
             }
             Handler::Subscription(handler) => {
                 let mut ctx = SessionCtx {
@@ -360,13 +370,37 @@ impl Connection {
                     shared: &self.local.shared,
                     now_ms,
                 };
-                match handler(&mut ctx, &mut crate::cmd::Args::new(&argv, skip)) {
+                let replies = match handler(&mut ctx, &mut crate::cmd::Args::new(&argv, skip)) {
                     Ok(frames) => Replies::Many(frames),
                     Err(error) => error.to_frame().into(),
-                }
+                };
+                (replies, Some(argv))
             }
             Handler::Container | Handler::Exec => unreachable!("resolved or handled by dispatch"),
         }
+    }
+
+    /// Adds the command to the slow log when it took at least the configured threshold.
+    fn log_if_slow(&self, session: &Session, argv: &[Bytes], started: tokio::time::Instant) {
+        let config = &self.local.shared.config;
+        let threshold_us = config.slowlog_slower_than_us();
+        if threshold_us < 0 {
+            return;
+        }
+        let duration_us = self.local.env.now().duration_since(started).as_micros() as u64;
+        if duration_us < threshold_us as u64 {
+            return;
+        }
+        let now_ms = self.local.env.unix_ms();
+        let slowlog = &self.local.shared.slowlog;
+        slowlog.record(
+            argv,
+            duration_us,
+            now_ms,
+            self.client.addr,
+            session.name.clone(),
+            config.slowlog_max_len(),
+        );
     }
 
     /// Records the command for CLIENT LIST and INFO; returns the time it runs at.
@@ -507,7 +541,7 @@ impl Connection {
                 watch: None,
                 waiter: waiter_ref,
             };
-            let blocking = match self.execute_data(spec, request).await {
+            let blocking = match self.execute_data(spec, request).await.0 {
                 Outcome::Reply(frame) => return frame,
                 Outcome::Blocked(blocking) => blocking,
             };
@@ -557,29 +591,38 @@ impl Connection {
         }
     }
 
-    /// Runs a data command on the store(s) that own its keys.
-    async fn execute_data(&mut self, spec: &'static CommandSpec, request: DataRequest) -> Outcome {
+    /// Runs a data command on the store(s) that own its keys. Gives the arguments back when
+    /// they stayed on this shard; a request sent to another shard keeps a copy only while the
+    /// slow log is on.
+    async fn execute_data(
+        &mut self,
+        spec: &'static CommandSpec,
+        request: DataRequest,
+    ) -> (Outcome, Option<Vec<Bytes>>) {
         let local = &self.local;
         let shards = target_shards(spec, &request.argv, local.shared.shard_count, local.id);
         if let [shard] = shards[..] {
             if shard == local.id {
                 let mut store = local.acquire().await;
-                let frame = request.run(&local.shared, &mut [&mut *store], local.env.unix_ms());
+                let outcome = request.run(&local.shared, &mut [&mut *store], local.env.unix_ms());
                 local.put_back(store);
-                return frame;
+                return (outcome, Some(request.argv));
             }
+            let kept =
+                (local.shared.config.slowlog_slower_than_us() >= 0).then(|| request.argv.clone());
             let (reply, receive) = oneshot::channel();
-            return local
+            let outcome = local
                 .exec_remote(shard, Job { request, reply }, receive)
                 .await;
+            return (outcome, kept);
         }
         let mut stores = local.borrow_many(&shards).await;
-        let frame = {
+        let outcome = {
             let mut refs: Vec<&mut Store> = stores.iter_mut().map(|s| &mut **s).collect();
             request.run(&local.shared, &mut refs, local.env.unix_ms())
         };
         local.return_many(stores);
-        frame
+        (outcome, Some(request.argv))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod pubsub;
 pub mod server;
 pub mod shard;
 pub mod slot;
+pub mod slowlog;
 
 /// The Redis version whose behaviour ember follows, reported to clients so they enable the
 /// right features.

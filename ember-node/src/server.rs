@@ -58,6 +58,7 @@ pub struct Shared {
     pub config: RuntimeConfig,
     pub clients: ClientRegistry,
     pub pubsub: crate::pubsub::PubSub,
+    pub slowlog: crate::slowlog::SlowLog,
     pub stats: Stats,
     pub started_unix_ms: u64,
     pub process_id: u32,
@@ -73,6 +74,7 @@ impl Shared {
             config: RuntimeConfig::new(&ServerConfig::default(), 0),
             clients: ClientRegistry::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            slowlog: crate::slowlog::SlowLog::default(),
             stats: Stats {
                 shards: (0..shard_count).map(|_| ShardCounters::default()).collect(),
                 ..Stats::default()
@@ -124,6 +126,7 @@ pub async fn start(
         config: RuntimeConfig::new(&config, addr.port()),
         clients: ClientRegistry::default(),
         pubsub: crate::pubsub::PubSub::default(),
+        slowlog: crate::slowlog::SlowLog::default(),
         stats: Stats {
             shards: (0..shard_count).map(|_| ShardCounters::default()).collect(),
             ..Stats::default()

@@ -315,3 +315,51 @@ fn quit_and_reset() {
     assert_eq!(reply, b"+OK\r\n");
     assert!(common::closed(&mut raw));
 }
+
+#[test]
+fn slowlog_records_slow_commands() {
+    let server = Server::start(&["--shards", "2", "--slowlog-log-slower-than", "0"]);
+    let mut c = server.client();
+    let _: () = cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("slowpoke")
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let _: () = cmd("AUTH")
+        .arg("secret")
+        .query::<Value>(&mut c)
+        .map(|_| ())
+        .unwrap_or(());
+    let entries: Vec<Value> = cmd("SLOWLOG").arg("GET").arg(1).query(&mut c).unwrap();
+    let Value::Array(entry) = &entries[0] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(entry.len(), 6);
+    assert_eq!(
+        entry[3],
+        Value::Array(vec![
+            Value::BulkString(b"SET".to_vec()),
+            Value::BulkString(b"k".to_vec()),
+            Value::BulkString(b"v".to_vec())
+        ]),
+        "AUTH is never logged: {entries:?}"
+    );
+    assert_eq!(entry[5], Value::BulkString(b"slowpoke".to_vec()));
+    let len: i64 = cmd("SLOWLOG").arg("LEN").query(&mut c).unwrap();
+    assert!(len >= 2);
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(-1)
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("SLOWLOG").arg("RESET").query(&mut c).unwrap();
+    let _: () = cmd("SET").arg("k").arg("w").query(&mut c).unwrap();
+    let len: i64 = cmd("SLOWLOG").arg("LEN").query(&mut c).unwrap();
+    assert_eq!(len, 0, "-1 disables the log");
+    assert_eq!(
+        err(cmd("SLOWLOG").arg("GET").arg(-2).query(&mut c)),
+        "ERR: count should be greater than or equal to -1"
+    );
+}

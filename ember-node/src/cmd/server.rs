@@ -114,6 +114,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         subcommands: CONFIG_SUBCOMMANDS,
     },
     CommandSpec {
+        name: "slowlog",
+        group: "server",
+        arity: -2,
+        flags: 0,
+        keys: NO_KEYS,
+        route: Route::None,
+        summary: "A container for slow log commands.",
+        complexity: "Depends on subcommand.",
+        since: "2.2.12",
+        handler: Handler::Container,
+        subcommands: SLOWLOG_SUBCOMMANDS,
+    },
+    CommandSpec {
         name: "command",
         group: "server",
         arity: -1,
@@ -126,6 +139,41 @@ pub const COMMANDS: &[CommandSpec] = &[
         handler: Handler::Session(command_all),
         subcommands: COMMAND_SUBCOMMANDS,
     },
+];
+
+const SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    session(
+        "slowlog|get",
+        -2,
+        ADMIN | LOADING | STALE,
+        "2.2.12",
+        "Returns the slow log's entries.",
+        slowlog_get,
+    ),
+    session(
+        "slowlog|len",
+        2,
+        ADMIN | LOADING | STALE,
+        "2.2.12",
+        "Returns the number of entries in the slow log.",
+        slowlog_len,
+    ),
+    session(
+        "slowlog|reset",
+        2,
+        ADMIN | LOADING | STALE,
+        "2.2.12",
+        "Clears all entries from the slow log.",
+        slowlog_reset,
+    ),
+    session(
+        "slowlog|help",
+        2,
+        LOADING | STALE,
+        "6.2.0",
+        "Show helpful text about the different subcommands",
+        slowlog_help,
+    ),
 ];
 
 const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
@@ -378,6 +426,48 @@ fn config_help(_ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdErro
             "    Reset statistics reported by the INFO command.",
             "REWRITE",
             "    Rewrite the configuration file.",
+        ],
+    ))
+}
+
+/// SLOWLOG GET [count]: the newest `count` entries (10 by default, all for -1).
+fn slowlog_get(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
+    let count = if args.is_empty() { 10 } else { args.i64()? };
+    args.finish()?;
+    if count < -1 {
+        return Err(CmdError::Err(
+            "count should be greater than or equal to -1".into(),
+        ));
+    }
+    let count = (count >= 0).then_some(count as usize);
+    Ok(ctx.shared.slowlog.get(count))
+}
+
+/// SLOWLOG LEN
+fn slowlog_len(ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(int_len(ctx.shared.slowlog.len()))
+}
+
+/// SLOWLOG RESET
+fn slowlog_reset(ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> {
+    ctx.shared.slowlog.reset();
+    Ok(ok())
+}
+
+/// SLOWLOG HELP
+fn slowlog_help(_ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(help_reply(
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
         ],
     ))
 }
