@@ -556,3 +556,90 @@ fn score(arg: &Bytes) -> f64 {
 fn count(n: usize) -> i64 {
     i64::try_from(n).expect("counts fit in i64")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(store: &mut Store, line: &str) -> Want {
+        let args: Vec<Bytes> = line
+            .split_whitespace()
+            .map(|word| Bytes::copy_from_slice(word.as_bytes()))
+            .collect();
+        store.apply(&args)
+    }
+
+    fn bulk(text: &'static str) -> Want {
+        Want::Bulk(Bytes::from_static(text.as_bytes()))
+    }
+
+    #[test]
+    fn lists_follow_redis() {
+        let mut store = Store::default();
+        assert_eq!(run(&mut store, "RPUSH l a b c a"), Want::Int(4));
+        assert_eq!(run(&mut store, "LREM l -1 a"), Want::Int(1));
+        assert_eq!(
+            run(&mut store, "LRANGE l -100 100"),
+            Want::Array(vec![bulk("a"), bulk("b"), bulk("c")])
+        );
+        // Moving within one key rotates it.
+        assert_eq!(run(&mut store, "LMOVE l l LEFT RIGHT"), bulk("a"));
+        assert_eq!(run(&mut store, "LINDEX l -1"), bulk("a"));
+        assert_eq!(run(&mut store, "LTRIM l 5 10"), Want::Status("OK"));
+        assert_eq!(run(&mut store, "TYPE l"), Want::Status("none"));
+        assert_eq!(run(&mut store, "LPOP l 2"), Want::NilArray);
+        assert_eq!(run(&mut store, "LMOVE missing l LEFT LEFT"), Want::Nil);
+    }
+
+    #[test]
+    fn type_checks_happen_before_changes() {
+        let mut store = Store::default();
+        run(&mut store, "SET s v");
+        // A missing source answers before the target's type is looked at.
+        assert_eq!(run(&mut store, "SMOVE nothing s m"), Want::Int(0));
+        run(&mut store, "SADD set 1");
+        assert_eq!(run(&mut store, "SMOVE set s 1"), wrongtype());
+        assert_eq!(run(&mut store, "SCARD set"), Want::Int(1));
+        assert_eq!(run(&mut store, "SUNIONSTORE out set s"), wrongtype());
+        assert_eq!(run(&mut store, "SINTERSTORE s set"), Want::Int(1));
+        assert_eq!(run(&mut store, "TYPE s"), Want::Status("set"));
+    }
+
+    #[test]
+    fn sorted_sets_take_plain_sets_and_weights() {
+        let mut store = Store::default();
+        run(&mut store, "ZADD z 1.5 a 3 b");
+        run(&mut store, "SADD s a c");
+        assert_eq!(
+            run(&mut store, "ZUNIONSTORE out 2 z s WEIGHTS 2 1"),
+            Want::Int(3)
+        );
+        assert_eq!(run(&mut store, "ZSCORE out a"), Want::Score(4.0));
+        assert_eq!(
+            run(&mut store, "ZINTERSTORE out 2 z s AGGREGATE MIN"),
+            Want::Int(1)
+        );
+        assert_eq!(run(&mut store, "ZSCORE out a"), Want::Score(1.0));
+        assert_eq!(
+            run(&mut store, "ZPOPMAX z"),
+            Want::Scored {
+                pairs: vec![(Bytes::from_static(b"b"), 3.0)],
+                nested: false
+            }
+        );
+        assert_eq!(run(&mut store, "ZRANK z a"), Want::Int(0));
+    }
+
+    #[test]
+    fn hashes_count_new_fields() {
+        let mut store = Store::default();
+        assert_eq!(run(&mut store, "HSET h f 1 f 2 g x"), Want::Int(2));
+        assert_eq!(run(&mut store, "HINCRBY h f 3"), Want::Int(5));
+        assert_eq!(
+            run(&mut store, "HINCRBY h g 1"),
+            Want::Error("ERR hash value is not an integer".into())
+        );
+        assert_eq!(run(&mut store, "HDEL h f g f"), Want::Int(2));
+        assert_eq!(run(&mut store, "EXISTS h h"), Want::Int(0));
+    }
+}

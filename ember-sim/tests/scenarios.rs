@@ -72,3 +72,17 @@ fn different_seeds_differ() {
     let path = &scenario_files()[0];
     assert_ne!(run(path, 1).trace_hex, run(path, 2).trace_hex);
 }
+
+/// The types-and-transactions world has many hosts on one turmoil thread; a second seed
+/// must replay byte for byte as well, and its report must be the file's.
+#[test]
+fn types_scenario_replays_exactly() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/types_and_transactions.scn");
+    let first = run(&path, 23);
+    let second = run(&path, 23);
+    assert_eq!(first.failure, None);
+    assert_eq!(first.lines, second.lines);
+    assert_eq!(first.trace_hex, second.trace_hex);
+    assert_ne!(first.trace_hex, run(&path, 24).trace_hex);
+}
