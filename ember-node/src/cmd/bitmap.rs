@@ -320,7 +320,10 @@ fn bitfield_generic(ctx: &mut Ctx, args: &mut Args, read_only: bool) -> Result<F
     let Some(write_len_bytes) = write_len_bytes else {
         let value = read_string(store, db, &key, now)?.unwrap_or_default();
         let patch = Patch::new(&value, value.len());
-        let replies = ops.iter().map(|op| int_from(read_field(&patch, op))).collect();
+        let replies = ops
+            .iter()
+            .map(|op| int_from(read_field(&patch, op)))
+            .collect();
         return Ok(Frame::Array(replies));
     };
     let current = peek_string(store, db, &key, now)?;
@@ -483,7 +486,11 @@ fn fit_field(field: FieldType, sum: i128, overflow: Overflow) -> Option<i128> {
         Overflow::Sat => Some(sum.clamp(min, max)),
         Overflow::Wrap => {
             let wrapped = sum.rem_euclid(span);
-            Some(if wrapped > max { wrapped - span } else { wrapped })
+            Some(if wrapped > max {
+                wrapped - span
+            } else {
+                wrapped
+            })
         }
     }
 }
@@ -536,7 +543,10 @@ impl<'a> Patch<'a> {
     }
 
     fn set(&mut self, index: usize, byte: u8) {
-        assert!(index < self.len_bytes, "writes stay within the grown length");
+        assert!(
+            index < self.len_bytes,
+            "writes stay within the grown length"
+        );
         self.written.insert(index, byte);
     }
 
@@ -722,4 +732,582 @@ fn commit(
     assert!(after >= before);
     *slot = Value::Str(buffer.freeze());
     store.resized(before, after);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Shared;
+    use ember_proto::Protocol;
+    use proptest::prelude::*;
+
+    /// Runs one command in-process against `store`, as a shard would.
+    fn run(store: &mut Store, words: &[&[u8]]) -> Frame {
+        let shared = Shared::for_tests(1);
+        let name = std::str::from_utf8(words[0]).unwrap();
+        let spec = COMMANDS
+            .iter()
+            .find(|spec| spec.name.eq_ignore_ascii_case(name))
+            .expect("a bitmap command");
+        let Handler::Data(handler) = spec.handler else {
+            unreachable!("bitmap commands are data commands");
+        };
+        let argv: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w)).collect();
+        let mut stores = [&mut *store];
+        let mut ctx = Ctx::new(0, 0, Protocol::Resp2, &shared, &mut stores);
+        let mut args = Args::new(&argv, 1);
+        handler(&mut ctx, &mut args).unwrap_or_else(|e| e.to_frame())
+    }
+
+    fn run_str(store: &mut Store, line: &str) -> Frame {
+        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        run(store, &words)
+    }
+
+    fn with_value(bytes: &[u8]) -> Store {
+        let mut store = Store::for_tests();
+        store.insert(0, b"k", Value::string(bytes), Ttl::Keep, 0);
+        store
+    }
+
+    fn stored(store: &mut Store, key: &[u8]) -> Option<Bytes> {
+        read_string(store, 0, key, 0).unwrap()
+    }
+
+    fn error(text: &str) -> Frame {
+        Frame::Error(Bytes::from(text.to_string()))
+    }
+
+    fn field(signed: bool, bits: u32) -> FieldType {
+        FieldType { signed, bits }
+    }
+
+    fn op(kind: &str, bits: u32, offset_bits: u64) -> FieldOp {
+        FieldOp {
+            action: FieldAction::Get,
+            field: field(kind == "i", bits),
+            offset_bits,
+            overflow: Overflow::Wrap,
+        }
+    }
+
+    #[test]
+    fn ranges_resolve_in_bytes_and_bits() {
+        assert_eq!(resolve_range(3, 0, -1, Unit::Byte), Some((0, 23)));
+        assert_eq!(resolve_range(3, 1, 1, Unit::Byte), Some((8, 15)));
+        assert_eq!(resolve_range(3, -2, 100, Unit::Byte), Some((8, 23)));
+        assert_eq!(resolve_range(3, -100, 0, Unit::Byte), Some((0, 7)));
+        assert_eq!(resolve_range(3, 2, 1, Unit::Byte), None);
+        assert_eq!(resolve_range(3, 5, 10, Unit::Byte), None);
+        assert_eq!(resolve_range(0, 0, -1, Unit::Byte), None);
+        assert_eq!(resolve_range(3, 5, 10, Unit::Bit), Some((5, 10)));
+        assert_eq!(resolve_range(3, -3, -1, Unit::Bit), Some((21, 23)));
+        assert_eq!(resolve_range(3, 20, 1000, Unit::Bit), Some((20, 23)));
+        assert_eq!(resolve_range(3, 24, 30, Unit::Bit), None);
+    }
+
+    #[test]
+    fn counting_honours_partial_bytes() {
+        let bytes = [0xffu8, 0x0f, 0x80];
+        assert_eq!(count_ones(&bytes, 0, 23), 13);
+        assert_eq!(count_ones(&bytes, 4, 11), 4);
+        assert_eq!(count_ones(&bytes, 12, 12), 1);
+        assert_eq!(count_ones(&bytes, 8, 11), 0);
+        assert_eq!(count_ones(&bytes, 3, 16), 10);
+        assert_eq!(range_mask(0, 3, 5), 0b0001_1100);
+        assert_eq!(range_mask(1, 3, 20), 0xff);
+        assert_eq!(range_mask(2, 3, 20), 0b1111_1000);
+    }
+
+    #[test]
+    fn searching_honours_partial_bytes() {
+        let bytes = [0xffu8, 0xf0, 0x00];
+        assert_eq!(find_bit(&bytes, false, 0, 23), Some(12));
+        assert_eq!(find_bit(&bytes, true, 12, 23), None);
+        assert_eq!(find_bit(&bytes, true, 3, 23), Some(3));
+        assert_eq!(find_bit(&bytes, false, 0, 11), None);
+        assert_eq!(find_bit(&bytes, true, 11, 11), Some(11));
+        assert_eq!(find_bit(&[0x00, 0x01], true, 0, 15), Some(15));
+    }
+
+    #[test]
+    fn bitpos_follows_the_documented_examples() {
+        let mut store = with_value(b"\xff\xf0\x00");
+        assert_eq!(run_str(&mut store, "BITPOS k 0"), int(12));
+        let mut store = with_value(b"\x00\xff\xf0");
+        assert_eq!(run_str(&mut store, "BITPOS k 1 0"), int(8));
+        assert_eq!(run_str(&mut store, "BITPOS k 1 2"), int(16));
+        assert_eq!(run_str(&mut store, "BITPOS k 1 2 -1 BYTE"), int(16));
+        assert_eq!(run_str(&mut store, "BITPOS k 1 7 15 BIT"), int(8));
+        assert_eq!(run_str(&mut store, "BITPOS k 1 7 -3 bit"), int(8));
+        let mut store = with_value(b"\x00\x00\x00");
+        assert_eq!(run_str(&mut store, "BITPOS k 1"), int(-1));
+    }
+
+    #[test]
+    fn bitpos_for_a_clear_bit_in_all_ones() {
+        let mut store = with_value(b"\xff\xff\xff");
+        // Without an end the string reads as zero-padded on the right.
+        assert_eq!(run_str(&mut store, "BITPOS k 0"), int(24));
+        assert_eq!(run_str(&mut store, "BITPOS k 0 1"), int(24));
+        assert_eq!(run_str(&mut store, "BITPOS k 0 3 -1 BIT"), int(-1));
+        assert_eq!(run_str(&mut store, "BITPOS k 0 0 -1"), int(-1));
+        assert_eq!(run_str(&mut store, "BITPOS k 0 5 1"), int(-1));
+        assert_eq!(run_str(&mut store, "BITPOS k 1 5"), int(-1));
+        // Crossed negative indexes are not special for BITPOS: they clamp and meet.
+        let mut store = with_value(b"\x01\x01");
+        assert_eq!(run_str(&mut store, "BITPOS k 1 -3 -5"), int(7));
+        assert_eq!(run_str(&mut store, "BITCOUNT k -3 -5"), int(0));
+        let mut store = Store::for_tests();
+        assert_eq!(run_str(&mut store, "BITPOS k 0"), int(0));
+        assert_eq!(run_str(&mut store, "BITPOS k 1"), int(-1));
+        assert_eq!(run_str(&mut store, "BITPOS k 0 0 5"), int(0));
+        let mut store = with_value(b"");
+        assert_eq!(run_str(&mut store, "BITPOS k 0"), int(-1));
+    }
+
+    #[test]
+    fn bitcount_ranges_and_errors() {
+        let mut store = with_value(b"foobar");
+        assert_eq!(run_str(&mut store, "BITCOUNT k"), int(26));
+        assert_eq!(run_str(&mut store, "BITCOUNT k 0 0"), int(4));
+        assert_eq!(run_str(&mut store, "BITCOUNT k 1 1"), int(6));
+        assert_eq!(run_str(&mut store, "BITCOUNT k 1 1 BYTE"), int(6));
+        assert_eq!(run_str(&mut store, "BITCOUNT k 5 30 BIT"), int(17));
+        assert_eq!(run_str(&mut store, "BITCOUNT k -2 -1"), int(7));
+        assert_eq!(run_str(&mut store, "BITCOUNT k -1 -2"), int(0));
+        assert_eq!(
+            run_str(&mut store, "BITCOUNT k 0"),
+            error("ERR syntax error")
+        );
+        assert_eq!(
+            run_str(&mut store, "BITCOUNT k 0 1 BITS"),
+            error("ERR syntax error")
+        );
+        assert_eq!(
+            run_str(&mut store, "BITCOUNT k 0 1 BIT x"),
+            error("ERR syntax error")
+        );
+        let not_integer = error("ERR value is not an integer or out of range");
+        assert_eq!(run_str(&mut store, "BITCOUNT k x 1"), not_integer);
+        // Redis 7.2 checks the arguments before looking the key up.
+        assert_eq!(run_str(&mut store, "BITCOUNT missing x 1"), not_integer);
+        assert_eq!(
+            run_str(&mut store, "BITCOUNT missing 0 1 bad"),
+            error("ERR syntax error")
+        );
+        assert_eq!(run_str(&mut store, "BITCOUNT missing"), int(0));
+    }
+
+    #[test]
+    fn bitpos_errors_in_redis_order() {
+        let mut store = with_value(b"\x00");
+        let bit_error = error("ERR The bit argument must be 1 or 0.");
+        assert_eq!(run_str(&mut store, "BITPOS k 2"), bit_error);
+        assert_eq!(
+            run_str(&mut store, "BITPOS k x"),
+            error("ERR value is not an integer or out of range")
+        );
+        // The unit word is judged before the end is parsed.
+        assert_eq!(
+            run_str(&mut store, "BITPOS k 1 0 x bad"),
+            error("ERR syntax error")
+        );
+        assert_eq!(
+            run_str(&mut store, "BITPOS k 1 0 x BIT"),
+            error("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            run_str(&mut store, "BITPOS k 1 0 1 BIT x"),
+            error("ERR syntax error")
+        );
+        assert_eq!(
+            run_str(&mut store, "BITPOS missing 1 0 1 bad"),
+            error("ERR syntax error")
+        );
+    }
+
+    #[test]
+    fn setbit_grows_and_answers_the_old_bit() {
+        let mut store = Store::for_tests();
+        assert_eq!(run_str(&mut store, "SETBIT k 7 1"), int(0));
+        assert_eq!(stored(&mut store, b"k").unwrap(), &b"\x01"[..]);
+        assert_eq!(run_str(&mut store, "SETBIT k 7 1"), int(1));
+        assert_eq!(run_str(&mut store, "SETBIT k 23 1"), int(0));
+        assert_eq!(stored(&mut store, b"k").unwrap(), &b"\x01\x00\x01"[..]);
+        assert_eq!(run_str(&mut store, "SETBIT k 7 0"), int(1));
+        assert_eq!(run_str(&mut store, "GETBIT k 23"), int(1));
+        assert_eq!(run_str(&mut store, "GETBIT k 1000"), int(0));
+        assert_eq!(run_str(&mut store, "GETBIT missing 0"), int(0));
+        // Clearing a bit past the end still grows the string, as in Redis, and the memory
+        // accounting follows the growth made in place.
+        let used_before = store.used_bytes();
+        assert_eq!(run_str(&mut store, "SETBIT k 39 0"), int(0));
+        assert_eq!(stored(&mut store, b"k").unwrap().len(), 5);
+        assert_eq!(store.used_bytes(), used_before + 2);
+        assert_eq!(run_str(&mut store, "SETBIT k 39 0"), int(0));
+        assert_eq!(store.used_bytes(), used_before + 2);
+    }
+
+    #[test]
+    fn setbit_and_getbit_errors() {
+        let mut store = Store::for_tests();
+        let offset_error = error("ERR bit offset is not an integer or out of range");
+        let value_error = error("ERR bit is not an integer or out of range");
+        assert_eq!(run_str(&mut store, "SETBIT k -1 1"), offset_error);
+        assert_eq!(run_str(&mut store, "SETBIT k 4294967296 1"), offset_error);
+        assert_eq!(run_str(&mut store, "SETBIT k 1.5 1"), offset_error);
+        assert_eq!(run_str(&mut store, "SETBIT k #1 1"), offset_error);
+        assert_eq!(run_str(&mut store, "SETBIT k 0 2"), value_error);
+        assert_eq!(run_str(&mut store, "SETBIT k 0 -1"), value_error);
+        assert_eq!(run_str(&mut store, "SETBIT k 0 x"), value_error);
+        assert_eq!(run_str(&mut store, "GETBIT k 4294967296"), offset_error);
+        assert_eq!(run_str(&mut store, "GETBIT k x"), offset_error);
+        assert!(!store.exists(0, b"k", 0));
+        store.insert(0, b"h", Value::List(Default::default()), Ttl::Keep, 0);
+        let wrong = error("WRONGTYPE Operation against a key holding the wrong kind of value");
+        for line in [
+            "SETBIT h 0 1",
+            "GETBIT h 0",
+            "BITCOUNT h",
+            "BITPOS h 1",
+            "BITFIELD h",
+        ] {
+            assert_eq!(run_str(&mut store, line), wrong, "{line}");
+        }
+    }
+
+    #[test]
+    fn bitop_combines_padded_sources() {
+        let sources = [Bytes::from_static(b"\xff\x0f"), Bytes::from_static(b"\x3c")];
+        assert_eq!(combine(BitOp::And, &sources), vec![0x3c, 0x00]);
+        assert_eq!(combine(BitOp::Or, &sources), vec![0xff, 0x0f]);
+        assert_eq!(combine(BitOp::Xor, &sources), vec![0xc3, 0x0f]);
+        assert_eq!(combine(BitOp::Not, &sources[..1]), vec![0x00, 0xf0]);
+        assert_eq!(
+            combine(BitOp::And, &[Bytes::new(), Bytes::new()]),
+            Vec::<u8>::new()
+        );
+    }
+
+    #[test]
+    fn bitop_stores_replaces_and_deletes() {
+        let mut store = with_value(b"foobar");
+        store.insert(0, b"b", Value::string(b"abcdef"), Ttl::Keep, 0);
+        assert_eq!(run_str(&mut store, "BITOP AND d k b"), int(6));
+        assert_eq!(stored(&mut store, b"d").unwrap(), &b"`bc`ab"[..]);
+        assert_eq!(run_str(&mut store, "BITOP or d k missing"), int(6));
+        assert_eq!(stored(&mut store, b"d").unwrap(), &b"foobar"[..]);
+        assert_eq!(run_str(&mut store, "BITOP XOR d k k"), int(6));
+        assert_eq!(stored(&mut store, b"d").unwrap(), &[0u8; 6][..]);
+        assert_eq!(run_str(&mut store, "BITOP NOT d missing"), int(0));
+        assert!(!store.exists(0, b"d", 0));
+        assert_eq!(
+            run_str(&mut store, "BITOP NOT d k b"),
+            error("ERR BITOP NOT must be called with a single source key.")
+        );
+        assert_eq!(
+            run_str(&mut store, "BITOP NAND d k"),
+            error("ERR syntax error")
+        );
+    }
+
+    #[test]
+    fn field_types_and_offsets_parse_like_redis() {
+        assert_eq!(parse_field_type(b"i64"), Ok(field(true, 64)));
+        assert_eq!(parse_field_type(b"u63"), Ok(field(false, 63)));
+        assert_eq!(parse_field_type(b"u1"), Ok(field(false, 1)));
+        for bad in [
+            &b"u64"[..],
+            b"i65",
+            b"i0",
+            b"I8",
+            b"U8",
+            b"x8",
+            b"i",
+            b"i08",
+            b"i+8",
+            b"",
+        ] {
+            assert_eq!(
+                parse_field_type(bad),
+                Err(CmdError::Err(FIELD_TYPE_ERROR.into())),
+                "{bad:?}"
+            );
+        }
+        let max = 512 * 1024 * 1024;
+        assert_eq!(parse_bit_offset(b"#3", Some(8), max), Ok(24));
+        assert_eq!(parse_bit_offset(b"100", Some(8), max), Ok(100));
+        assert_eq!(parse_bit_offset(b"4294967295", None, max), Ok(4294967295));
+        for (word, bits) in [
+            (&b"#3"[..], None),
+            (b"#-1", Some(8)),
+            (b"-1", None),
+            (b"4294967296", None),
+            (b"#536870912", Some(8)),
+            (b"#", Some(8)),
+        ] {
+            assert!(parse_bit_offset(word, bits, max).is_err(), "{word:?}");
+        }
+        assert!(parse_bit_offset(b"8", None, 1).is_err());
+        assert_eq!(parse_bit_offset(b"7", None, 1), Ok(7));
+    }
+
+    #[test]
+    fn fields_fit_by_overflow_mode_at_the_boundaries() {
+        let (i8, u8, i64, u63) = (
+            field(true, 8),
+            field(false, 8),
+            field(true, 64),
+            field(false, 63),
+        );
+        assert_eq!(fit_field(i8, 127, Overflow::Fail), Some(127));
+        assert_eq!(fit_field(i8, 128, Overflow::Wrap), Some(-128));
+        assert_eq!(fit_field(i8, 128, Overflow::Sat), Some(127));
+        assert_eq!(fit_field(i8, 128, Overflow::Fail), None);
+        assert_eq!(fit_field(i8, -129, Overflow::Wrap), Some(127));
+        assert_eq!(fit_field(i8, -129, Overflow::Sat), Some(-128));
+        assert_eq!(fit_field(i8, 200, Overflow::Wrap), Some(-56));
+        assert_eq!(fit_field(u8, 256, Overflow::Wrap), Some(0));
+        assert_eq!(fit_field(u8, 300, Overflow::Wrap), Some(44));
+        assert_eq!(fit_field(u8, -1, Overflow::Wrap), Some(255));
+        assert_eq!(fit_field(u8, -1, Overflow::Sat), Some(0));
+        assert_eq!(fit_field(u8, 256, Overflow::Sat), Some(255));
+        assert_eq!(fit_field(u8, -1, Overflow::Fail), None);
+        let i64_max = i128::from(i64::MAX);
+        assert_eq!(
+            fit_field(i64, i64_max + 1, Overflow::Wrap),
+            Some(i128::from(i64::MIN))
+        );
+        assert_eq!(fit_field(i64, i64_max + 1, Overflow::Sat), Some(i64_max));
+        assert_eq!(
+            fit_field(i64, i128::from(i64::MIN) - 1, Overflow::Wrap),
+            Some(i64_max)
+        );
+        assert_eq!(fit_field(u63, i64_max + 1, Overflow::Wrap), Some(0));
+        assert_eq!(fit_field(u63, i64_max + 1, Overflow::Sat), Some(i64_max));
+        assert_eq!(fit_field(field(true, 1), 1, Overflow::Wrap), Some(-1));
+        assert_eq!(fit_field(field(false, 1), 2, Overflow::Sat), Some(1));
+    }
+
+    #[test]
+    fn fields_read_and_write_at_any_alignment() {
+        let base = [0b1010_1010u8, 0xff];
+        let patch = Patch::new(&base, 2);
+        assert_eq!(read_field(&patch, &op("u", 4, 0)), 0b1010);
+        assert_eq!(read_field(&patch, &op("i", 4, 0)), -6);
+        assert_eq!(read_field(&patch, &op("u", 8, 4)), 0b1010_1111);
+        assert_eq!(read_field(&patch, &op("u", 8, 12)), 0b1111_0000);
+        assert_eq!(read_field(&patch, &op("i", 64, 8)), -(1i128 << 56));
+        assert_eq!(read_field(&patch, &op("u", 63, 100)), 0);
+        let mut patch = Patch::new(&base, 3);
+        write_field(&mut patch, &op("u", 4, 6), 0b0110);
+        assert_eq!((patch.byte(0), patch.byte(1)), (0b1010_1001, 0b1011_1111));
+        write_field(&mut patch, &op("i", 8, 13), -1);
+        assert_eq!((patch.byte(1), patch.byte(2)), (0b1011_1111, 0b1111_1000));
+        assert_eq!(
+            base,
+            [0b1010_1010u8, 0xff],
+            "the stored bytes are untouched"
+        );
+        let mut patch = Patch::new(&[], 9);
+        write_field(&mut patch, &op("i", 64, 7), i128::from(i64::MIN));
+        assert_eq!(read_field(&patch, &op("i", 64, 7)), i128::from(i64::MIN));
+        assert_eq!(read_field(&patch, &op("u", 1, 7)), 1);
+        assert_eq!(read_field(&patch, &op("u", 63, 8)), 0);
+    }
+
+    #[test]
+    fn bitfield_runs_operations_in_order() {
+        let mut store = Store::for_tests();
+        let reply = run_str(&mut store, "BITFIELD k INCRBY i5 100 1 GET u4 0");
+        assert_eq!(reply, Frame::Array(vec![int(1), int(0)]));
+        assert_eq!(stored(&mut store, b"k").unwrap().len(), 14);
+        let reply = run_str(
+            &mut store,
+            "BITFIELD k SET i8 #0 100 SET i8 #1 200 GET i8 0 GET u8 8",
+        );
+        assert_eq!(
+            reply,
+            Frame::Array(vec![int(0), int(0), int(100), int(200)])
+        );
+        let reply = run_str(
+            &mut store,
+            "BITFIELD k OVERFLOW SAT INCRBY u2 102 1 INCRBY u2 102 5 OVERFLOW FAIL INCRBY u2 102 1 \
+             OVERFLOW WRAP INCRBY u2 102 1",
+        );
+        assert_eq!(
+            reply,
+            Frame::Array(vec![int(1), int(3), Frame::Null, int(0)])
+        );
+        let reply = run_str(
+            &mut store,
+            "BITFIELD k OVERFLOW SAT SET u8 200 -1 SET i8 200 200",
+        );
+        assert_eq!(reply, Frame::Array(vec![int(0), int(-1)]));
+        assert_eq!(
+            run_str(&mut store, "BITFIELD k GET i8 200"),
+            Frame::Array(vec![int(127)])
+        );
+        assert_eq!(run_str(&mut store, "BITFIELD k"), Frame::Array(vec![]));
+        assert_eq!(
+            run_str(&mut store, "BITFIELD_RO k GET u8 200"),
+            Frame::Array(vec![int(127)])
+        );
+        assert_eq!(
+            run_str(&mut store, "BITFIELD missing GET u8 0"),
+            Frame::Array(vec![int(0)])
+        );
+        assert!(!store.exists(0, b"missing", 0));
+    }
+
+    #[test]
+    fn bitfield_failed_writes_still_grow_the_string() {
+        let mut store = Store::for_tests();
+        let reply = run_str(&mut store, "BITFIELD k OVERFLOW FAIL SET u8 100 256");
+        assert_eq!(reply, Frame::Array(vec![Frame::Null]));
+        assert_eq!(stored(&mut store, b"k").unwrap(), &[0u8; 14][..]);
+    }
+
+    #[test]
+    fn bitfield_errors_stop_everything() {
+        let mut store = Store::for_tests();
+        let cases = [
+            ("BITFIELD k SET u8 0 1 GET u64 0", FIELD_TYPE_ERROR),
+            ("BITFIELD k SET u8 0 1 OVERFLOW BAD", OVERFLOW_TYPE_ERROR),
+            ("BITFIELD k SET u8 0 1 GET u8 -1", BIT_OFFSET_ERROR),
+            ("BITFIELD k SET u8 0 1 GET u8 #-1", BIT_OFFSET_ERROR),
+            (
+                "BITFIELD k SET u8 0 1 SET u8 0 x",
+                "value is not an integer or out of range",
+            ),
+            ("BITFIELD k SET u8 0 1 GET u8", "syntax error"),
+            ("BITFIELD k SET u8 0 1 OVERFLOW", "syntax error"),
+            ("BITFIELD k SET u8 0 1 BOGUS", "syntax error"),
+            ("BITFIELD_RO k GET u8 0 SET u8 0 1", BITFIELD_RO_ERROR),
+            (
+                "BITFIELD_RO k INCRBY u8 0 x",
+                "value is not an integer or out of range",
+            ),
+        ];
+        for (line, text) in cases {
+            assert_eq!(
+                run_str(&mut store, line),
+                error(&format!("ERR {text}")),
+                "{line}"
+            );
+        }
+        assert!(!store.exists(0, b"k", 0));
+        assert_eq!(
+            run_str(&mut store, "BITFIELD_RO k OVERFLOW SAT"),
+            Frame::Array(vec![])
+        );
+    }
+
+    #[derive(Clone, Debug)]
+    enum ModelOp {
+        Set(u32, bool),
+        Get(u32),
+        Count(i64, i64, bool),
+        Pos(bool, i64, Option<i64>, bool),
+    }
+
+    fn model_op() -> impl Strategy<Value = ModelOp> {
+        prop_oneof![
+            (0u32..200, any::<bool>()).prop_map(|(o, b)| ModelOp::Set(o, b)),
+            (0u32..220).prop_map(ModelOp::Get),
+            (-30i64..30, -30i64..30, any::<bool>()).prop_map(|(s, e, b)| ModelOp::Count(s, e, b)),
+            (
+                any::<bool>(),
+                -30i64..30,
+                proptest::option::of(-30i64..30),
+                any::<bool>()
+            )
+                .prop_map(|(w, s, e, b)| ModelOp::Pos(w, s, e, b)),
+        ]
+    }
+
+    /// The model's view of an inclusive range, written as plainly as possible.
+    fn model_range(bits: &[bool], start: i64, end: i64, in_bits: bool) -> Option<(usize, usize)> {
+        let unit = if in_bits { 1 } else { 8 };
+        let total = (bits.len() / unit) as i64;
+        let start = if start < 0 {
+            (total + start).max(0)
+        } else {
+            start
+        };
+        let end = if end < 0 {
+            (total + end).max(0)
+        } else {
+            end.min(total - 1)
+        };
+        if start > end || total == 0 {
+            return None;
+        }
+        Some((start as usize * unit, end as usize * unit + unit - 1))
+    }
+
+    fn model_pos(bits: &[bool], want: bool, start: i64, end: Option<i64>, in_bits: bool) -> i64 {
+        let Some((first, last)) = model_range(bits, start, end.unwrap_or(-1), in_bits) else {
+            return -1;
+        };
+        match (first..=last).find(|&i| bits[i] == want) {
+            Some(i) => i as i64,
+            None if want || end.is_some() => -1,
+            None => last as i64 + 1,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn bit_commands_match_a_vec_of_bools(ops in proptest::collection::vec(model_op(), 1..60)) {
+            let mut store = Store::for_tests();
+            let mut model: Vec<bool> = Vec::new();
+            for op in ops {
+                let unit = |b: bool| if b { "BIT" } else { "BYTE" };
+                let (line, expected) = match op {
+                    ModelOp::Set(offset, bit) => {
+                        let offset = offset as usize;
+                        let old = model.get(offset).copied().unwrap_or(false);
+                        let len = (offset / 8 + 1) * 8;
+                        if model.len() < len {
+                            model.resize(len, false);
+                        }
+                        model[offset] = bit;
+                        (format!("SETBIT k {offset} {}", u8::from(bit)), int(i64::from(old)))
+                    }
+                    ModelOp::Get(offset) => {
+                        let bit = model.get(offset as usize).copied().unwrap_or(false);
+                        (format!("GETBIT k {offset}"), int(i64::from(bit)))
+                    }
+                    ModelOp::Count(start, end, in_bits) => {
+                        let count = if start < 0 && end < 0 && start > end {
+                            0
+                        } else {
+                            model_range(&model, start, end, in_bits)
+                                .map_or(0, |(f, l)| model[f..=l].iter().filter(|b| **b).count())
+                        };
+                        (format!("BITCOUNT k {start} {end} {}", unit(in_bits)), int_len(count))
+                    }
+                    ModelOp::Pos(want, start, end, in_bits) => {
+                        // The unit word goes with an end; a lone start counts bytes.
+                        let in_bits = in_bits && end.is_some();
+                        let expected = if model.is_empty() {
+                            if want { -1 } else { 0 }
+                        } else {
+                            model_pos(&model, want, start, end, in_bits)
+                        };
+                        let line = match end {
+                            Some(end) => format!("BITPOS k {} {start} {end} {}", u8::from(want), unit(in_bits)),
+                            None => format!("BITPOS k {} {start}", u8::from(want)),
+                        };
+                        (line, int(expected))
+                    }
+                };
+                prop_assert_eq!(run_str(&mut store, &line), expected, "{}", line);
+                let len = stored(&mut store, b"k").map_or(0, |v| v.len());
+                prop_assert_eq!(len * 8, model.len());
+            }
+        }
+    }
 }
