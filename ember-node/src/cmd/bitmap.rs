@@ -471,7 +471,7 @@ fn int_from(value: i128) -> Frame {
 /// The value a field holds after storing `sum`: itself when it fits the type, otherwise per
 /// the overflow mode (wrapped modulo 2^bits, saturated, or `None` for FAIL).
 fn fit_field(field: FieldType, sum: i128, overflow: Overflow) -> Option<i128> {
-    assert!(field.bits >= 1 && field.bits <= FIELD_BITS_MAX);
+    assert!((1..=FIELD_BITS_MAX).contains(&field.bits));
     let span = 1i128 << field.bits;
     let (min, max) = if field.signed {
         (-(span / 2), span / 2 - 1)
@@ -553,7 +553,7 @@ impl<'a> Patch<'a> {
     /// The nine bytes from the field's first byte as one big-endian integer, and how far the
     /// field's lowest bit sits from the window's lowest bit.
     fn window(&self, offset_bits: u64, bits: u32) -> (u128, u32) {
-        assert!(bits >= 1 && bits <= FIELD_BITS_MAX);
+        assert!((1..=FIELD_BITS_MAX).contains(&bits));
         let first = usize::try_from(offset_bits / 8).expect("bounded offset");
         let mut window = 0u128;
         for index in first..first + FIELD_SPAN_BYTES_MAX {
