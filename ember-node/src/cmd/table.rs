@@ -248,6 +248,7 @@ fn group_category(group: &str) -> &'static str {
         "hash" => "@hash",
         "set" => "@set",
         "sorted-set" => "@sortedset",
+        "bitmap" => "@bitmap",
         "pubsub" => "@pubsub",
         "transactions" => "@transaction",
         _ => "@slow",
