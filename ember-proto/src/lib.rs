@@ -7,10 +7,22 @@
 //!   `decode` reads any RESP2/RESP3 frame (the client's view).
 //! - `resp::encode`: the encoder, with Redis's RESP2 downgrades of RESP3 types.
 //! - `fuzzing`: the decode/encode loop shared by the fuzz target and the corpus test.
+//! - `aof`: the append-only file's checksummed records, and how a damaged file ends.
+//! - `snapshot`: the per-shard point-in-time file: header, checksummed blocks, footer.
 
+pub mod aof;
 pub mod fuzzing;
 pub mod resp;
+pub mod snapshot;
 
+pub use aof::{
+    classify_tail, encode_record, read_records, record_payload_len, AofDamage, AofDecoder, AofEnd,
+    AofRecord, AofScan, AofStreamError, PayloadError,
+};
 pub use resp::decode::{decode, decode_request, DecodeError, Limits};
 pub use resp::encode::{encode, format_double, Protocol};
 pub use resp::frame::Frame;
+pub use snapshot::{
+    SnapshotEntry, SnapshotError, SnapshotErrorKind, SnapshotHeader, SnapshotReader, SnapshotValue,
+    SnapshotWriteError, SnapshotWriter,
+};

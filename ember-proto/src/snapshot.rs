@@ -1,0 +1,936 @@
+//! The per-shard snapshot format: a point-in-time copy of one shard's keys, written
+//! incrementally by `SnapshotWriter` and read back by `SnapshotReader`. Pure code: the
+//! node writes the chunks to a temporary file, fsyncs and renames it.
+//!
+//! # Layout
+//!
+//! ```text
+//! file    = header | block* | footer_block                  (nothing after the footer)
+//! header  = "EMBERSNP" | version u16 LE | shard u16 LE | created_unix_ms u64 LE
+//!           | header_crc u32 LE                              (CRC32C of the 20 bytes before)
+//! block   = length u32 LE | crc u32 LE | payload             (CRC32C of the payload)
+//! payload = 0x01 | entry+                                    (an entries block)
+//!         | 0x02 | entry_count u64 LE | block_count u64 LE | blocks_crc u32 LE  (footer)
+//! entry   = db u8 | kind u8 | key:blob | expiry u8 (0 or 1) | [expire_at_ms u64 LE]
+//!           | value
+//! value   = kind 0 string: blob
+//!         | kind 1 list:   count varint | count * blob
+//!         | kind 2 hash:   count varint | count * (field:blob | value:blob)
+//!         | kind 3 set:    count varint | count * blob
+//!         | kind 4 zset:   count varint | count * (member:blob | score f64 bits u64 LE)
+//! blob    = length varint | bytes                            (varint as in `aof`)
+//! ```
+//!
+//! `blocks_crc` is the CRC32C of every entries block's `crc` field (4 bytes LE each) in
+//! file order, so a block that is dropped, repeated or moved fails the footer even though
+//! its own CRC verifies. Collections have at least one element and scores are never NaN,
+//! as in the keyspace. An entry must fit in one block, so one key's value is at most
+//! `SNAPSHOT_ENTRY_MAX_BYTES`; larger values are refused by `push`.
+//!
+//! # Validity
+//!
+//! `SnapshotReader::new` verifies the header, every block's framing and CRC, and the
+//! footer's block count and `blocks_crc` before any entry is returned, so damage anywhere
+//! in the file fails up front. The entry count is checked when `next` reaches the footer:
+//! the caller loads entries into a staging area and adopts it only on `Ok(None)`.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::aof::{put_varint, varint_len, Cursor, CursorError};
+
+/// The first eight bytes of every snapshot.
+pub const SNAPSHOT_MAGIC: [u8; 8] = *b"EMBERSNP";
+
+/// The one layout version this code reads and writes.
+pub const SNAPSHOT_VERSION: u16 = 1;
+
+/// The header: magic, version, shard, creation time and its CRC.
+pub const SNAPSHOT_HEADER_BYTES: usize = 8 + 2 + 2 + 8 + 4;
+
+/// The bytes before each block's payload: its length and its CRC32C.
+pub const SNAPSHOT_BLOCK_HEADER_BYTES: usize = 8;
+
+/// The footer block's payload: tag, entry count, block count and blocks CRC.
+pub const SNAPSHOT_FOOTER_PAYLOAD_BYTES: usize = 1 + 8 + 8 + 4;
+
+/// The longest key, string, element, field or member: Redis's `proto-max-bulk-len`.
+pub const SNAPSHOT_VALUE_MAX_BYTES: usize = 512 * 1024 * 1024;
+
+/// The largest encoded entry. It fits a hash field and value of the largest size each,
+/// with room for the key; a value above it cannot be snapshotted.
+pub const SNAPSHOT_ENTRY_MAX_BYTES: usize = 2 * 1024 * 1024 * 1024 - 1;
+
+/// The writer closes a block once its payload reaches this size, so a shard's snapshot
+/// is handed out in chunks of about this size.
+pub const SNAPSHOT_BLOCK_TARGET_BYTES: usize = 64 * 1024;
+
+/// The longest block payload: a block just under the target, then one largest entry.
+pub const SNAPSHOT_BLOCK_MAX_BYTES: usize =
+    1 + SNAPSHOT_BLOCK_TARGET_BYTES + SNAPSHOT_ENTRY_MAX_BYTES;
+
+const _: () = assert!(SNAPSHOT_BLOCK_MAX_BYTES <= u32::MAX as usize);
+const _: () = assert!(SNAPSHOT_VALUE_MAX_BYTES <= u32::MAX as usize);
+const _: () = assert!(2 * SNAPSHOT_VALUE_MAX_BYTES < SNAPSHOT_ENTRY_MAX_BYTES);
+const _: () = assert!(SNAPSHOT_FOOTER_PAYLOAD_BYTES <= SNAPSHOT_BLOCK_TARGET_BYTES);
+
+const TAG_ENTRIES: u8 = 0x01;
+const TAG_FOOTER: u8 = 0x02;
+
+const KIND_STRING: u8 = 0;
+const KIND_LIST: u8 = 1;
+const KIND_HASH: u8 = 2;
+const KIND_SET: u8 = 3;
+const KIND_ZSET: u8 = 4;
+
+/// Who wrote a snapshot and when. The version is always `SNAPSHOT_VERSION`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotHeader {
+    pub shard: u16,
+    pub created_unix_ms: u64,
+}
+
+/// A value as clients see it, whatever the keyspace's internal encoding.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SnapshotValue {
+    Str(Bytes),
+    List(Vec<Bytes>),
+    Hash(Vec<(Bytes, Bytes)>),
+    Set(Vec<Bytes>),
+    ZSet(Vec<(Bytes, f64)>),
+}
+
+/// One key of one database, with its absolute expiry time if it has one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotEntry {
+    pub db: u8,
+    pub key: Bytes,
+    pub expire_at_ms: Option<u64>,
+    pub value: SnapshotValue,
+}
+
+/// Why a snapshot cannot be loaded, and the byte offset where that was found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("snapshot invalid at byte {offset}: {kind}")]
+pub struct SnapshotError {
+    pub offset: usize,
+    pub kind: SnapshotErrorKind,
+}
+
+/// The reasons a snapshot is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotErrorKind {
+    #[error("bad magic: not an ember snapshot")]
+    BadMagic,
+    #[error("unsupported version {version} (this build reads {SNAPSHOT_VERSION})")]
+    UnsupportedVersion { version: u16 },
+    #[error("header checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    HeaderChecksumMismatch { stored: u32, computed: u32 },
+    #[error("checksum mismatch in the block at this offset: stored {stored:#010x}, computed {computed:#010x}")]
+    BlockChecksumMismatch { stored: u32, computed: u32 },
+    #[error("truncated: {needed} bytes needed, {available} remain")]
+    Truncated { needed: usize, available: usize },
+    #[error("declared {what} {length} is over the limit of {limit}")]
+    LengthOverLimit {
+        what: &'static str,
+        length: u64,
+        limit: u64,
+    },
+    #[error("unknown block tag {tag:#04x}")]
+    UnknownBlockTag { tag: u8 },
+    #[error("block holds no entry")]
+    EmptyBlock,
+    #[error("footer payload is {length} bytes, not {SNAPSHOT_FOOTER_PAYLOAD_BYTES}")]
+    BadFooterLength { length: usize },
+    #[error("{count} bytes after the footer")]
+    TrailingBytes { count: usize },
+    #[error("footer counts {footer} blocks, the file has {found}")]
+    BlockCountMismatch { footer: u64, found: u64 },
+    #[error("footer blocks checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    BlocksChecksumMismatch { stored: u32, computed: u32 },
+    #[error("footer counts {footer} entries, the blocks hold {found}")]
+    EntryCountMismatch { footer: u64, found: u64 },
+    #[error("entry runs past the end of its block")]
+    EntryTruncated,
+    #[error("invalid or non-canonical varint")]
+    BadVarint,
+    #[error("unknown value kind {kind}")]
+    UnknownKind { kind: u8 },
+    #[error("expiry flag {flag} is neither 0 nor 1")]
+    BadExpiryFlag { flag: u8 },
+    #[error("empty collection")]
+    EmptyCollection,
+    #[error("NaN score")]
+    NanScore,
+}
+
+/// Why `SnapshotWriter::push` refused an entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotWriteError {
+    #[error("entry over the snapshot limits (a piece over {SNAPSHOT_VALUE_MAX_BYTES} bytes or the whole over {SNAPSHOT_ENTRY_MAX_BYTES})")]
+    EntryOverLimit,
+}
+
+/// Serializes one shard's entries into blocks and hands out finished bytes as it goes.
+#[derive(Debug)]
+pub struct SnapshotWriter {
+    /// Finished bytes not yet handed out: the header, then sealed blocks.
+    output: BytesMut,
+    /// The open block's payload, starting with its tag.
+    block: BytesMut,
+    entry_count: u64,
+    block_count: u64,
+    /// The running CRC32C over the sealed blocks' CRC fields.
+    blocks_crc: u32,
+}
+
+impl SnapshotWriter {
+    pub fn new(header: SnapshotHeader) -> SnapshotWriter {
+        let mut output = BytesMut::with_capacity(SNAPSHOT_BLOCK_TARGET_BYTES);
+        output.put_slice(&SNAPSHOT_MAGIC);
+        output.put_u16_le(SNAPSHOT_VERSION);
+        output.put_u16_le(header.shard);
+        output.put_u64_le(header.created_unix_ms);
+        output.put_u32_le(crc32c::crc32c(&output));
+        assert_eq!(output.len(), SNAPSHOT_HEADER_BYTES);
+        let mut block = BytesMut::with_capacity(SNAPSHOT_BLOCK_TARGET_BYTES);
+        block.put_u8(TAG_ENTRIES);
+        SnapshotWriter {
+            output,
+            block,
+            entry_count: 0,
+            block_count: 0,
+            blocks_crc: 0,
+        }
+    }
+
+    /// Appends one entry, and returns the bytes finished so far once a block is sealed.
+    /// Panics on an empty collection or a NaN score, which the keyspace never holds.
+    pub fn push(&mut self, entry: &SnapshotEntry) -> Result<Option<Bytes>, SnapshotWriteError> {
+        let entry_len = entry_encoded_len(entry).ok_or(SnapshotWriteError::EntryOverLimit)?;
+        assert!(self.block.len() < SNAPSHOT_BLOCK_TARGET_BYTES + 1);
+        let start = self.block.len();
+        encode_entry(entry, &mut self.block);
+        assert_eq!(self.block.len() - start, entry_len);
+        assert!(self.block.len() <= SNAPSHOT_BLOCK_MAX_BYTES);
+        self.entry_count += 1;
+        if self.block.len() >= SNAPSHOT_BLOCK_TARGET_BYTES {
+            self.seal_block();
+        }
+        if self.output.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.output.split().freeze()))
+    }
+
+    /// Seals the last block, appends the footer, and returns the bytes not yet handed out.
+    pub fn finish(mut self) -> Bytes {
+        if self.block.len() > 1 {
+            self.seal_block();
+        }
+        assert_eq!(self.block.len(), 1, "no entry is left unsealed");
+        let mut footer = BytesMut::with_capacity(SNAPSHOT_FOOTER_PAYLOAD_BYTES);
+        footer.put_u8(TAG_FOOTER);
+        footer.put_u64_le(self.entry_count);
+        footer.put_u64_le(self.block_count);
+        footer.put_u32_le(self.blocks_crc);
+        assert_eq!(footer.len(), SNAPSHOT_FOOTER_PAYLOAD_BYTES);
+        put_block(&footer, &mut self.output);
+        self.output.freeze()
+    }
+
+    fn seal_block(&mut self) {
+        assert!(self.block.len() > 1, "a sealed block holds an entry");
+        let payload = self.block.split();
+        let crc = put_block(&payload, &mut self.output);
+        self.blocks_crc = crc32c::crc32c_append(self.blocks_crc, &crc.to_le_bytes());
+        self.block_count += 1;
+        self.block.put_u8(TAG_ENTRIES);
+    }
+}
+
+/// Reads a snapshot whose framing and checksums `new` has verified, one entry at a time.
+#[derive(Debug)]
+pub struct SnapshotReader {
+    data: Bytes,
+    /// The next entry's offset in the open block, and where that block's payload ends.
+    entry_position: usize,
+    entries_end: usize,
+    footer_offset: usize,
+    entry_count_footer: u64,
+    entry_count_read: u64,
+    /// Set once `next` has returned `Ok(None)` or an error, which it then repeats.
+    outcome: Option<Result<(), SnapshotError>>,
+}
+
+/// What the verification pass learned from the footer.
+struct Footer {
+    offset: usize,
+    entry_count: u64,
+}
+
+impl SnapshotReader {
+    /// Verifies the whole file's framing, then returns its header and a reader.
+    pub fn new(data: Bytes) -> Result<(SnapshotHeader, SnapshotReader), SnapshotError> {
+        let header = read_header(&data)?;
+        let footer = verify_blocks(&data)?;
+        assert!(footer.offset >= SNAPSHOT_HEADER_BYTES);
+        assert!(footer.offset < data.len());
+        let reader = SnapshotReader {
+            data,
+            entry_position: SNAPSHOT_HEADER_BYTES,
+            entries_end: SNAPSHOT_HEADER_BYTES,
+            footer_offset: footer.offset,
+            entry_count_footer: footer.entry_count,
+            entry_count_read: 0,
+            outcome: None,
+        };
+        Ok((header, reader))
+    }
+
+    /// The next entry, `Ok(None)` once every entry has been read and the footer's count
+    /// matches, or the error that makes the whole snapshot invalid.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<SnapshotEntry>, SnapshotError> {
+        if let Some(outcome) = &self.outcome {
+            return outcome.clone().map(|()| None);
+        }
+        let result = self.next_inner();
+        match &result {
+            Ok(Some(_)) => self.entry_count_read += 1,
+            Ok(None) => self.outcome = Some(Ok(())),
+            Err(error) => self.outcome = Some(Err(error.clone())),
+        }
+        result
+    }
+
+    fn next_inner(&mut self) -> Result<Option<SnapshotEntry>, SnapshotError> {
+        if self.entry_position == self.entries_end {
+            // The verification pass guarantees the block framing; the next offset is
+            // either the footer or another entries block holding at least one entry.
+            let block_offset = self.entries_end;
+            if block_offset == self.footer_offset {
+                return self.check_entry_count().map(|()| None);
+            }
+            let (payload_start, payload_end) = block_payload(&self.data, block_offset)?;
+            self.entry_position = payload_start + 1;
+            self.entries_end = payload_end;
+            assert!(self.entry_position < self.entries_end);
+        }
+        let mut cursor = Cursor::new(&self.data, self.entry_position, self.entries_end);
+        let entry = decode_entry(&mut cursor)?;
+        assert!(cursor.position() > self.entry_position);
+        self.entry_position = cursor.position();
+        Ok(Some(entry))
+    }
+
+    fn check_entry_count(&self) -> Result<(), SnapshotError> {
+        if self.entry_count_read != self.entry_count_footer {
+            return Err(SnapshotError {
+                offset: self.footer_offset,
+                kind: SnapshotErrorKind::EntryCountMismatch {
+                    footer: self.entry_count_footer,
+                    found: self.entry_count_read,
+                },
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Appends a block around `payload` and returns its CRC.
+fn put_block(payload: &[u8], out: &mut BytesMut) -> u32 {
+    assert!(!payload.is_empty());
+    assert!(payload.len() <= SNAPSHOT_BLOCK_MAX_BYTES);
+    let crc = crc32c::crc32c(payload);
+    out.reserve(SNAPSHOT_BLOCK_HEADER_BYTES + payload.len());
+    out.put_u32_le(payload.len() as u32);
+    out.put_u32_le(crc);
+    out.put_slice(payload);
+    crc
+}
+
+fn error(offset: usize, kind: SnapshotErrorKind) -> SnapshotError {
+    SnapshotError { offset, kind }
+}
+
+fn read_header(data: &Bytes) -> Result<SnapshotHeader, SnapshotError> {
+    if data.len() < SNAPSHOT_MAGIC.len() || data[..SNAPSHOT_MAGIC.len()] != SNAPSHOT_MAGIC {
+        let magic_matches =
+            data.len() < SNAPSHOT_MAGIC.len() && SNAPSHOT_MAGIC.starts_with(&data[..]);
+        let kind = if magic_matches {
+            SnapshotErrorKind::Truncated {
+                needed: SNAPSHOT_HEADER_BYTES,
+                available: data.len(),
+            }
+        } else {
+            SnapshotErrorKind::BadMagic
+        };
+        return Err(error(0, kind));
+    }
+    let mut cursor = Cursor::new(data, SNAPSHOT_MAGIC.len(), data.len());
+    let version = cursor.u16_le();
+    if let Some(version) = version.filter(|version| *version != SNAPSHOT_VERSION) {
+        return Err(error(8, SnapshotErrorKind::UnsupportedVersion { version }));
+    }
+    let truncated = || {
+        let kind = SnapshotErrorKind::Truncated {
+            needed: SNAPSHOT_HEADER_BYTES,
+            available: data.len(),
+        };
+        error(0, kind)
+    };
+    let shard = cursor.u16_le().ok_or_else(truncated)?;
+    let created_unix_ms = cursor.u64_le().ok_or_else(truncated)?;
+    let stored = cursor.u32_le().ok_or_else(truncated)?;
+    assert_eq!(cursor.position(), SNAPSHOT_HEADER_BYTES);
+    let computed = crc32c::crc32c(&data[..SNAPSHOT_HEADER_BYTES - 4]);
+    if computed != stored {
+        let kind = SnapshotErrorKind::HeaderChecksumMismatch { stored, computed };
+        return Err(error(SNAPSHOT_HEADER_BYTES - 4, kind));
+    }
+    Ok(SnapshotHeader {
+        shard,
+        created_unix_ms,
+    })
+}
+
+/// Checks the length and CRC of the block at `offset` and returns its payload's range.
+fn block_payload(data: &Bytes, offset: usize) -> Result<(usize, usize), SnapshotError> {
+    let mut cursor = Cursor::new(data, offset, data.len());
+    let truncated = |needed: usize| {
+        let available = data.len() - offset;
+        error(offset, SnapshotErrorKind::Truncated { needed, available })
+    };
+    let length = cursor
+        .u32_le()
+        .ok_or_else(|| truncated(SNAPSHOT_BLOCK_HEADER_BYTES))?;
+    let stored = cursor
+        .u32_le()
+        .ok_or_else(|| truncated(SNAPSHOT_BLOCK_HEADER_BYTES))?;
+    let payload_len = length as usize;
+    if payload_len > SNAPSHOT_BLOCK_MAX_BYTES {
+        let kind = SnapshotErrorKind::LengthOverLimit {
+            what: "block length",
+            length: u64::from(length),
+            limit: SNAPSHOT_BLOCK_MAX_BYTES as u64,
+        };
+        return Err(error(offset, kind));
+    }
+    let payload_start = cursor.position();
+    let needed = SNAPSHOT_BLOCK_HEADER_BYTES + payload_len;
+    if payload_len == 0 {
+        return Err(error(offset, SnapshotErrorKind::EmptyBlock));
+    }
+    if payload_len > cursor.remaining() {
+        return Err(truncated(needed));
+    }
+    let payload_end = payload_start + payload_len;
+    let computed = crc32c::crc32c(&data[payload_start..payload_end]);
+    if computed != stored {
+        let kind = SnapshotErrorKind::BlockChecksumMismatch { stored, computed };
+        return Err(error(offset, kind));
+    }
+    Ok((payload_start, payload_end))
+}
+
+/// Walks every block after the header, verifying each CRC, then checks the footer's
+/// block count and blocks CRC and that nothing follows it.
+fn verify_blocks(data: &Bytes) -> Result<Footer, SnapshotError> {
+    let mut offset = SNAPSHOT_HEADER_BYTES;
+    let mut block_count: u64 = 0;
+    let mut blocks_crc: u32 = 0;
+    // Bounded by the input: every block is at least SNAPSHOT_BLOCK_HEADER_BYTES + 1 long.
+    loop {
+        let (payload_start, payload_end) = block_payload(data, offset)?;
+        assert!(payload_end > offset);
+        match data[payload_start] {
+            TAG_ENTRIES if payload_end - payload_start == 1 => {
+                return Err(error(offset, SnapshotErrorKind::EmptyBlock));
+            }
+            TAG_ENTRIES => {
+                let crc = &data[offset + 4..offset + SNAPSHOT_BLOCK_HEADER_BYTES];
+                blocks_crc = crc32c::crc32c_append(blocks_crc, crc);
+                block_count += 1;
+                offset = payload_end;
+            }
+            TAG_FOOTER => {
+                let footer = (offset, block_count, blocks_crc);
+                return verify_footer(data, payload_start, payload_end, footer);
+            }
+            tag => return Err(error(offset, SnapshotErrorKind::UnknownBlockTag { tag })),
+        }
+    }
+}
+
+/// Checks the footer block's payload against what the walk over the blocks found.
+fn verify_footer(
+    data: &Bytes,
+    payload_start: usize,
+    payload_end: usize,
+    (offset, block_count, blocks_crc): (usize, u64, u32),
+) -> Result<Footer, SnapshotError> {
+    let length = payload_end - payload_start;
+    if length != SNAPSHOT_FOOTER_PAYLOAD_BYTES {
+        return Err(error(offset, SnapshotErrorKind::BadFooterLength { length }));
+    }
+    let mut cursor = Cursor::new(data, payload_start + 1, payload_end);
+    let entry_count = cursor.u64_le().expect("footer length checked");
+    let block_count_footer = cursor.u64_le().expect("footer length checked");
+    let blocks_crc_footer = cursor.u32_le().expect("footer length checked");
+    if block_count_footer != block_count {
+        let kind = SnapshotErrorKind::BlockCountMismatch {
+            footer: block_count_footer,
+            found: block_count,
+        };
+        return Err(error(offset, kind));
+    }
+    if blocks_crc_footer != blocks_crc {
+        let kind = SnapshotErrorKind::BlocksChecksumMismatch {
+            stored: blocks_crc_footer,
+            computed: blocks_crc,
+        };
+        return Err(error(offset, kind));
+    }
+    if payload_end != data.len() {
+        let count = data.len() - payload_end;
+        return Err(error(
+            payload_end,
+            SnapshotErrorKind::TrailingBytes { count },
+        ));
+    }
+    Ok(Footer {
+        offset,
+        entry_count,
+    })
+}
+
+/// The encoded length of an entry, or `None` if it breaks a limit.
+fn entry_encoded_len(entry: &SnapshotEntry) -> Option<usize> {
+    let expiry = if entry.expire_at_ms.is_some() { 9 } else { 1 };
+    let head = 2 + blob_len(&entry.key)? + expiry;
+    let value = match &entry.value {
+        SnapshotValue::Str(bytes) => blob_len(bytes)?,
+        SnapshotValue::List(items) | SnapshotValue::Set(items) => {
+            sum_len(items.len(), items.iter().map(blob_len))?
+        }
+        SnapshotValue::Hash(pairs) => sum_len(
+            pairs.len(),
+            pairs
+                .iter()
+                .map(|(field, value)| blob_len(field)?.checked_add(blob_len(value)?)),
+        )?,
+        SnapshotValue::ZSet(pairs) => sum_len(
+            pairs.len(),
+            pairs
+                .iter()
+                .map(|(member, _)| blob_len(member)?.checked_add(8)),
+        )?,
+    };
+    let total = head.checked_add(value)?;
+    (total <= SNAPSHOT_ENTRY_MAX_BYTES).then_some(total)
+}
+
+fn blob_len(bytes: &Bytes) -> Option<usize> {
+    if bytes.len() > SNAPSHOT_VALUE_MAX_BYTES {
+        return None;
+    }
+    Some(varint_len(bytes.len() as u32) + bytes.len())
+}
+
+/// The count's varint plus every element's length, checked for overflow.
+fn sum_len(count: usize, lengths: impl Iterator<Item = Option<usize>>) -> Option<usize> {
+    let mut total = varint_len(u32::try_from(count).ok()?);
+    for length in lengths {
+        total = total.checked_add(length?)?;
+    }
+    Some(total)
+}
+
+fn encode_entry(entry: &SnapshotEntry, out: &mut BytesMut) {
+    let kind = match &entry.value {
+        SnapshotValue::Str(_) => KIND_STRING,
+        SnapshotValue::List(_) => KIND_LIST,
+        SnapshotValue::Hash(_) => KIND_HASH,
+        SnapshotValue::Set(_) => KIND_SET,
+        SnapshotValue::ZSet(_) => KIND_ZSET,
+    };
+    out.put_u8(entry.db);
+    out.put_u8(kind);
+    put_blob(&entry.key, out);
+    match entry.expire_at_ms {
+        None => out.put_u8(0),
+        Some(expire_at_ms) => {
+            out.put_u8(1);
+            out.put_u64_le(expire_at_ms);
+        }
+    }
+    match &entry.value {
+        SnapshotValue::Str(bytes) => put_blob(bytes, out),
+        SnapshotValue::List(items) | SnapshotValue::Set(items) => {
+            put_count(items.len(), out);
+            items.iter().for_each(|item| put_blob(item, out));
+        }
+        SnapshotValue::Hash(pairs) => {
+            put_count(pairs.len(), out);
+            for (field, value) in pairs {
+                put_blob(field, out);
+                put_blob(value, out);
+            }
+        }
+        SnapshotValue::ZSet(pairs) => {
+            put_count(pairs.len(), out);
+            for (member, score) in pairs {
+                assert!(!score.is_nan(), "the keyspace holds no NaN score");
+                put_blob(member, out);
+                out.put_u64_le(score.to_bits());
+            }
+        }
+    }
+}
+
+fn put_blob(bytes: &Bytes, out: &mut BytesMut) {
+    assert!(bytes.len() <= SNAPSHOT_VALUE_MAX_BYTES);
+    put_varint(bytes.len() as u32, out);
+    out.put_slice(bytes);
+}
+
+fn put_count(count: usize, out: &mut BytesMut) {
+    assert!(count > 0, "the keyspace holds no empty collection");
+    put_varint(
+        u32::try_from(count).expect("count checked by entry_encoded_len"),
+        out,
+    );
+}
+
+/// Decodes one entry from the open block; every read is bounded by the block's end.
+fn decode_entry(cursor: &mut Cursor<'_>) -> Result<SnapshotEntry, SnapshotError> {
+    let db = read_u8(cursor)?;
+    let kind_offset = cursor.position();
+    let kind = read_u8(cursor)?;
+    let key = read_blob(cursor)?;
+    let flag_offset = cursor.position();
+    let expire_at_ms = match read_u8(cursor)? {
+        0 => None,
+        1 => Some(read_u64(cursor)?),
+        flag => {
+            return Err(error(
+                flag_offset,
+                SnapshotErrorKind::BadExpiryFlag { flag },
+            ))
+        }
+    };
+    let value = match kind {
+        KIND_STRING => SnapshotValue::Str(read_blob(cursor)?),
+        KIND_LIST => SnapshotValue::List(read_blobs(cursor)?),
+        KIND_HASH => SnapshotValue::Hash(read_pairs(cursor)?),
+        KIND_SET => SnapshotValue::Set(read_blobs(cursor)?),
+        KIND_ZSET => SnapshotValue::ZSet(read_scored(cursor)?),
+        kind => return Err(error(kind_offset, SnapshotErrorKind::UnknownKind { kind })),
+    };
+    Ok(SnapshotEntry {
+        db,
+        key,
+        expire_at_ms,
+        value,
+    })
+}
+
+fn read_blobs(cursor: &mut Cursor<'_>) -> Result<Vec<Bytes>, SnapshotError> {
+    let count = read_count(cursor, 1)?;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        items.push(read_blob(cursor)?);
+    }
+    Ok(items)
+}
+
+fn read_pairs(cursor: &mut Cursor<'_>) -> Result<Vec<(Bytes, Bytes)>, SnapshotError> {
+    let count = read_count(cursor, 2)?;
+    let mut pairs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let field = read_blob(cursor)?;
+        pairs.push((field, read_blob(cursor)?));
+    }
+    Ok(pairs)
+}
+
+fn read_scored(cursor: &mut Cursor<'_>) -> Result<Vec<(Bytes, f64)>, SnapshotError> {
+    let count = read_count(cursor, 9)?;
+    let mut pairs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let member = read_blob(cursor)?;
+        let score_offset = cursor.position();
+        let score = f64::from_bits(read_u64(cursor)?);
+        if score.is_nan() {
+            return Err(error(score_offset, SnapshotErrorKind::NanScore));
+        }
+        pairs.push((member, score));
+    }
+    Ok(pairs)
+}
+
+/// Reads an element count and refuses it unless the block still holds at least
+/// `element_min_bytes` per element, so the count never sizes an allocation by itself.
+fn read_count(cursor: &mut Cursor<'_>, element_min_bytes: usize) -> Result<usize, SnapshotError> {
+    assert!(element_min_bytes > 0);
+    let offset = cursor.position();
+    let count = read_varint(cursor)? as usize;
+    if count == 0 {
+        return Err(error(offset, SnapshotErrorKind::EmptyCollection));
+    }
+    let needed = count.checked_mul(element_min_bytes);
+    if needed.is_none_or(|needed| needed > cursor.remaining()) {
+        let kind = SnapshotErrorKind::LengthOverLimit {
+            what: "element count",
+            length: count as u64,
+            limit: (cursor.remaining() / element_min_bytes) as u64,
+        };
+        return Err(error(offset, kind));
+    }
+    Ok(count)
+}
+
+fn read_blob(cursor: &mut Cursor<'_>) -> Result<Bytes, SnapshotError> {
+    let offset = cursor.position();
+    let length = read_varint(cursor)? as usize;
+    if length > SNAPSHOT_VALUE_MAX_BYTES {
+        let kind = SnapshotErrorKind::LengthOverLimit {
+            what: "length",
+            length: length as u64,
+            limit: SNAPSHOT_VALUE_MAX_BYTES as u64,
+        };
+        return Err(error(offset, kind));
+    }
+    cursor
+        .bytes(length)
+        .ok_or_else(|| error(offset, SnapshotErrorKind::EntryTruncated))
+}
+
+fn read_varint(cursor: &mut Cursor<'_>) -> Result<u32, SnapshotError> {
+    let offset = cursor.position();
+    cursor.varint().map_err(|cursor_error| match cursor_error {
+        CursorError::Truncated => error(offset, SnapshotErrorKind::EntryTruncated),
+        CursorError::BadVarint => error(offset, SnapshotErrorKind::BadVarint),
+    })
+}
+
+fn read_u8(cursor: &mut Cursor<'_>) -> Result<u8, SnapshotError> {
+    let offset = cursor.position();
+    cursor
+        .u8()
+        .ok_or_else(|| error(offset, SnapshotErrorKind::EntryTruncated))
+}
+
+fn read_u64(cursor: &mut Cursor<'_>) -> Result<u64, SnapshotError> {
+    let offset = cursor.position();
+    cursor
+        .u64_le()
+        .ok_or_else(|| error(offset, SnapshotErrorKind::EntryTruncated))
+}
+
+/// The check that the `snapshot_load` fuzz target and the corpus test run on arbitrary
+/// bytes, kept here so they cannot drift apart. It loads `data` as a file, and again as
+/// the payload of one entries block inside a correctly framed file, so the entry parser
+/// is reached past the checksums. Whatever loads must write and load back the same.
+pub fn check_load(data: &[u8]) {
+    // Refusals are the expected outcome for most inputs; only panics are findings.
+    let _ = load_and_rewrite(Bytes::copy_from_slice(data));
+    let framed = frame_as_block(data, 0);
+    if let Err(SnapshotError {
+        kind: SnapshotErrorKind::EntryCountMismatch { found, .. },
+        ..
+    }) = load_and_rewrite(framed)
+    {
+        let _ = load_and_rewrite(frame_as_block(data, found));
+    }
+}
+
+/// Loads `data` to the end; if it is valid, writes its entries again and checks that the
+/// new file loads to the same header and entries.
+fn load_and_rewrite(data: Bytes) -> Result<(), SnapshotError> {
+    let (header, entries) = load_all(data)?;
+    let mut writer = SnapshotWriter::new(header);
+    let mut rewritten = BytesMut::new();
+    for entry in &entries {
+        let chunk = writer
+            .push(entry)
+            .expect("a loaded entry is within the limits");
+        rewritten.extend_from_slice(&chunk.unwrap_or_default());
+    }
+    rewritten.extend_from_slice(&writer.finish());
+    let (header_again, entries_again) = load_all(rewritten.freeze()).expect("a rewrite loads");
+    assert_eq!(header, header_again);
+    // Debug output tells -0.0 from 0.0, so scores compare by sign as well as value.
+    assert_eq!(format!("{entries:?}"), format!("{entries_again:?}"));
+    Ok(())
+}
+
+fn load_all(data: Bytes) -> Result<(SnapshotHeader, Vec<SnapshotEntry>), SnapshotError> {
+    let data_len = data.len();
+    let (header, mut reader) = SnapshotReader::new(data)?;
+    let mut entries = Vec::new();
+    // Bounded by the input: every entry consumes at least four bytes.
+    while let Some(entry) = reader.next()? {
+        entries.push(entry);
+        assert!(entries.len() <= data_len);
+    }
+    Ok((header, entries))
+}
+
+/// A file of one entries block holding `payload`, with a footer that verifies.
+fn frame_as_block(payload: &[u8], entry_count: u64) -> Bytes {
+    let header = SnapshotHeader {
+        shard: 7,
+        created_unix_ms: 1,
+    };
+    let mut out = BytesMut::from(&SnapshotWriter::new(header).output[..]);
+    let mut block = BytesMut::with_capacity(1 + payload.len());
+    block.put_u8(TAG_ENTRIES);
+    block.put_slice(&payload[..payload.len().min(SNAPSHOT_BLOCK_MAX_BYTES - 1)]);
+    let crc = put_block(&block, &mut out);
+    let mut footer = BytesMut::with_capacity(SNAPSHOT_FOOTER_PAYLOAD_BYTES);
+    footer.put_u8(TAG_FOOTER);
+    footer.put_u64_le(entry_count);
+    footer.put_u64_le(1);
+    footer.put_u32_le(crc32c::crc32c(&crc.to_le_bytes()));
+    put_block(&footer, &mut out);
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> SnapshotHeader {
+        SnapshotHeader {
+            shard: 3,
+            created_unix_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn entry(key: &str, value: SnapshotValue) -> SnapshotEntry {
+        SnapshotEntry {
+            db: 0,
+            key: Bytes::from(key.to_string()),
+            expire_at_ms: None,
+            value,
+        }
+    }
+
+    fn write(entries: &[SnapshotEntry]) -> Bytes {
+        let mut writer = SnapshotWriter::new(header());
+        let mut out = BytesMut::new();
+        for entry in entries {
+            if let Some(chunk) = writer.push(entry).expect("within limits") {
+                out.extend_from_slice(&chunk);
+            }
+        }
+        out.extend_from_slice(&writer.finish());
+        out.freeze()
+    }
+
+    #[test]
+    fn golden_empty_snapshot() {
+        let data = write(&[]);
+        let mut expected = BytesMut::new();
+        expected.put_slice(b"EMBERSNP\x01\x00\x03\x00");
+        expected.put_u64_le(1_700_000_000_000);
+        expected.put_u32_le(crc32c::crc32c(&expected));
+        let footer = b"\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        expected.put_u32_le(footer.len() as u32);
+        expected.put_u32_le(crc32c::crc32c(footer));
+        expected.put_slice(footer);
+        assert_eq!(data, expected.freeze());
+        assert_eq!(load_all(data).map(|(_, entries)| entries.len()), Ok(0));
+    }
+
+    #[test]
+    fn golden_string_entry() {
+        let mut out = BytesMut::new();
+        let mut value = entry("k", SnapshotValue::Str(Bytes::from_static(b"v")));
+        value.expire_at_ms = Some(5);
+        encode_entry(&value, &mut out);
+        assert_eq!(&out[..], b"\x00\x00\x01k\x01\x05\0\0\0\0\0\0\0\x01v");
+    }
+
+    #[test]
+    fn large_snapshots_come_out_in_chunks() {
+        let big = Bytes::from(vec![b'x'; 1000]);
+        let mut writer = SnapshotWriter::new(header());
+        let mut chunks = 0;
+        for index in 0..200 {
+            let value = entry(&format!("k{index}"), SnapshotValue::Str(big.clone()));
+            chunks += usize::from(writer.push(&value).expect("within limits").is_some());
+        }
+        assert!(chunks >= 2);
+        assert!(!writer.finish().is_empty());
+    }
+
+    #[test]
+    fn counts_over_the_block_are_refused_before_allocating() {
+        // A list that claims 2^28 elements in a block of a few bytes.
+        let payload = b"\x00\x01\x01k\x00\x80\x80\x80\x80\x01";
+        let result = load_all(frame_as_block(payload, 1));
+        let kind = result.expect_err("refused").kind;
+        assert!(matches!(
+            kind,
+            SnapshotErrorKind::LengthOverLimit {
+                what: "element count",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn nan_scores_and_empty_collections_are_refused() {
+        let mut nan = b"\x00\x04\x01k\x00\x01\x01m".to_vec();
+        nan.extend_from_slice(&f64::NAN.to_bits().to_le_bytes());
+        let kind = load_all(frame_as_block(&nan, 1)).expect_err("refused").kind;
+        assert_eq!(kind, SnapshotErrorKind::NanScore);
+        let empty = b"\x00\x03\x01k\x00\x00";
+        let kind = load_all(frame_as_block(empty, 1))
+            .expect_err("refused")
+            .kind;
+        assert_eq!(kind, SnapshotErrorKind::EmptyCollection);
+    }
+
+    #[test]
+    fn header_errors_name_their_reason() {
+        let data = write(&[]);
+        let kind = |data: &[u8]| {
+            SnapshotReader::new(Bytes::copy_from_slice(data))
+                .expect_err("refused")
+                .kind
+        };
+        assert_eq!(
+            kind(b"NOTEMBER........................"),
+            SnapshotErrorKind::BadMagic
+        );
+        assert!(matches!(
+            kind(b"EMBER"),
+            SnapshotErrorKind::Truncated { .. }
+        ));
+        let mut version = data.to_vec();
+        version[8] = 9;
+        assert_eq!(
+            kind(&version),
+            SnapshotErrorKind::UnsupportedVersion { version: 9 }
+        );
+        let mut shard = data.to_vec();
+        shard[10] ^= 1;
+        assert!(matches!(
+            kind(&shard),
+            SnapshotErrorKind::HeaderChecksumMismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn check_load_accepts_assorted_input() {
+        check_load(&write(&[entry(
+            "a",
+            SnapshotValue::Set(vec![Bytes::new()]),
+        )]));
+        check_load(b"");
+        check_load(b"\x00\x00\x00\x00");
+    }
+}
