@@ -461,8 +461,13 @@ impl Connection {
             Frame::NullArray
         } else {
             let mut replies = Vec::with_capacity(queue.len());
+            // A queued SUBSCRIBE answers once per channel; Redis puts each of those replies in
+            // EXEC's array, so this does too.
             for queued in queue {
-                replies.push(self.run_queued(session, queued, &mut refs));
+                match self.run_queued(session, queued, &mut refs) {
+                    Replies::One(frame) => replies.push(frame),
+                    Replies::Many(frames) => replies.extend(frames),
+                }
             }
             Frame::Array(replies)
         };
@@ -479,7 +484,7 @@ impl Connection {
         session: &mut Session,
         queued: Queued,
         stores: &mut [&mut Store],
-    ) -> Frame {
+    ) -> Replies {
         let now_ms = self.count(queued.spec);
         match queued.spec.handler {
             Handler::Session(handler) => {
@@ -493,6 +498,21 @@ impl Connection {
                     &mut crate::cmd::Args::new(&queued.argv, queued.skip),
                 )
                 .unwrap_or_else(|e| e.to_frame())
+                .into()
+            }
+            Handler::Subscription(handler) => {
+                let mut ctx = SessionCtx {
+                    session,
+                    shared: &self.local.shared,
+                    now_ms,
+                };
+                match handler(
+                    &mut ctx,
+                    &mut crate::cmd::Args::new(&queued.argv, queued.skip),
+                ) {
+                    Ok(frames) => Replies::Many(frames),
+                    Err(error) => error.to_frame().into(),
+                }
             }
             Handler::Data(handler) => {
                 let (db, protocol) = (session.db, session.protocol);
@@ -507,13 +527,11 @@ impl Connection {
                 };
                 // Without a waiter a blocking command answers at once, so nothing blocks here.
                 match request.run(&self.local.shared, stores, now_ms) {
-                    Outcome::Reply(frame) => frame,
-                    Outcome::Blocked(blocking) => blocking.timeout_reply,
+                    Outcome::Reply(frame) => frame.into(),
+                    Outcome::Blocked(blocking) => blocking.timeout_reply.into(),
                 }
             }
-            Handler::Container | Handler::Exec | Handler::Subscription(_) => {
-                unreachable!("never queued")
-            }
+            Handler::Container | Handler::Exec => unreachable!("never queued"),
         }
     }
 

@@ -113,7 +113,16 @@ fn timeouts_answer_redis_nil_shapes() {
             &resp(&["BRPOPLPUSH", "nothing", "dst", "0.05"]),
             5
         ),
-        b"$-1\r\n"
+        b"*-1\r\n",
+        "Redis answers a timed-out BRPOPLPUSH with a null array"
+    );
+    assert_eq!(
+        exchange(
+            &mut raw,
+            &resp(&["BLMOVE", "nothing", "dst", "LEFT", "LEFT", "0.05"]),
+            5
+        ),
+        b"*-1\r\n"
     );
     assert_eq!(
         exchange(&mut raw, &resp(&["BZPOPMIN", "nothing", "0.05"]), 5),

@@ -112,7 +112,9 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
     }
 }
 
-/// A float as Redis accepts it: decimal or exponent syntax and "inf"/"-inf"; no spaces, no NaN.
+/// A float as Redis reads one with `strtod`: decimal or exponent syntax, hexadecimal
+/// (`0x1p3`), and "inf"/"infinity"; no spaces, no NaN, and no value whose text overflows to
+/// infinity or underflows to zero (strtod's ERANGE, which Redis refuses).
 pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
     if text.is_empty()
@@ -121,11 +123,59 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     {
         return None;
     }
-    let value: f64 = text.parse().ok()?;
-    if value.is_nan() {
+    let unsigned = text.trim_start_matches(['+', '-']);
+    if unsigned.len() + 1 < text.len() {
         return None;
     }
-    Some(value)
+    let negative = text.starts_with('-');
+    let magnitude = if unsigned.len() > 2 && unsigned[..2].eq_ignore_ascii_case("0x") {
+        parse_hex_float(&unsigned[2..])?
+    } else {
+        let value: f64 = unsigned.parse().ok()?;
+        let literal_infinity =
+            unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
+        if value.is_nan() || (value.is_infinite() && !literal_infinity) {
+            return None;
+        }
+        if value == 0.0 && has_nonzero_mantissa(unsigned) {
+            return None;
+        }
+        value
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// True when the digits before any exponent include a nonzero one: such a text that parses
+/// to zero underflowed.
+fn has_nonzero_mantissa(text: &str) -> bool {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or("");
+    mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
+}
+
+/// The part of a hexadecimal float after "0x": hex digits, an optional fraction, and an
+/// optional binary exponent `p[+-]digits`.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (digits, exponent) = match text.find(['p', 'P']) {
+        Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value = 0.0f64;
+    for c in whole.chars() {
+        value = value * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in fraction.chars() {
+        value += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let value = value * 2f64.powi(exponent);
+    (value.is_finite()
+        && !(value == 0.0 && digits.bytes().any(|b| b.is_ascii_hexdigit() && b != b'0')))
+    .then_some(value)
 }
 
 #[cfg(test)]
@@ -160,6 +210,14 @@ mod tests {
         assert_eq!(parse_f64(b"5.0e3"), Some(5000.0));
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-0x1p3"), Some(-8.0));
+        assert_eq!(parse_f64(b"0x1.8"), Some(1.5));
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"1e309"), None, "overflow is ERANGE");
+        assert_eq!(parse_f64(b"1e-400"), None, "underflow is ERANGE");
+        assert_eq!(parse_f64(b"0e-400"), Some(0.0));
+        assert_eq!(parse_f64(b"--1"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"1x"), None);
     }

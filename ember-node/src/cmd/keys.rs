@@ -553,8 +553,6 @@ struct ScanOptions {
     type_name: Option<Vec<u8>>,
 }
 
-const KNOWN_TYPES: &[&[u8]] = &[b"string", b"list", b"set", b"zset", b"hash", b"stream"];
-
 /// Parses a cursor the way Redis does: an unsigned decimal, nothing else.
 pub fn parse_cursor(bytes: &[u8]) -> Result<u64, CmdError> {
     let text = std::str::from_utf8(bytes).map_err(|_| CmdError::InvalidCursor)?;
@@ -583,14 +581,8 @@ impl ScanOptions {
                 }
                 options.count = (count as u64).min(SCAN_COUNT_MAX as u64) as usize;
             } else if args.flag("TYPE") {
-                let name = args.bytes()?.to_ascii_lowercase();
-                if !KNOWN_TYPES.contains(&name.as_slice()) {
-                    return Err(CmdError::Err(format!(
-                        "unknown type name '{}'",
-                        String::from_utf8_lossy(&name)
-                    )));
-                }
-                options.type_name = Some(name);
+                // Redis 7.2 matches nothing for an unknown type name rather than failing.
+                options.type_name = Some(args.bytes()?.to_ascii_lowercase());
             } else {
                 return Err(CmdError::Syntax);
             }

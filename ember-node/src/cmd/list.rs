@@ -177,14 +177,12 @@ fn non_negative(value: Option<i64>, message: &str) -> Result<usize, CmdError> {
     }
 }
 
-/// LPOP's and RPOP's count: an integer, then not negative.
+/// LPOP's and RPOP's count: a non-negative integer. Redis reads it with its positive-number
+/// parser, so a non-integer gets the same "must be positive" error as a negative number.
 fn parse_pop_count(bytes: &[u8]) -> Result<usize, CmdError> {
-    let count = parse_i64(bytes).ok_or(CmdError::NotInteger)?;
-    if count < 0 {
-        return Err(CmdError::Err(
-            "value is out of range, must be positive".into(),
-        ));
-    }
+    let count = parse_i64(bytes)
+        .filter(|count| *count >= 0)
+        .ok_or_else(|| CmdError::Err("value is out of range, must be positive".into()))?;
     Ok(usize::try_from(count).unwrap_or(usize::MAX))
 }
 
@@ -319,12 +317,13 @@ pub fn move_element(
         return Ok(rotated.flatten());
     }
     let (db, now) = (ctx.db, ctx.now_ms);
-    match ctx.store(source).get_mut(db, source, now) {
+    // Type checks only look: a failed move must not count as a write for WATCH.
+    match ctx.store(source).peek(db, source, now) {
         None => return Ok(None),
         Some(Value::List(_)) => {}
         Some(_) => return Err(CmdError::WrongType),
     }
-    if let Some(value) = ctx.store(target).get_mut(db, target, now) {
+    if let Some(value) = ctx.store(target).peek(db, target, now) {
         if !matches!(value, Value::List(_)) {
             return Err(CmdError::WrongType);
         }
@@ -572,8 +571,8 @@ fn brpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     blocking_pop(ctx, args, End::Right)
 }
 
-/// The shared body of BLMOVE and BRPOPLPUSH: moves once the source has data; a nil bulk on
-/// timeout.
+/// The shared body of BLMOVE and BRPOPLPUSH: moves once the source has data; a null array
+/// on timeout.
 fn blocking_move(
     ctx: &mut Ctx,
     source: Bytes,
@@ -583,7 +582,8 @@ fn blocking_move(
     timeout_ms: Option<u64>,
 ) -> Result<Frame, CmdError> {
     if first_list(ctx, std::slice::from_ref(&source))?.is_none() {
-        return blocking::block(ctx, &[source], timeout_ms, Frame::Null);
+        // Redis answers a timed-out BLMOVE with a null array (`*-1` in RESP2).
+        return blocking::block(ctx, &[source], timeout_ms, Frame::NullArray);
     }
     blocking::served(ctx);
     let moved = move_element(ctx, &source, &target, from, to)?;
@@ -608,10 +608,12 @@ fn brpoplpush(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     blocking_move(ctx, source, target, End::Right, End::Left, timeout_ms)
 }
 
-/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]. As in Redis, the other
+/// arguments are checked before the timeout.
 fn blmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
-    let timeout_ms = blocking::parse_timeout(&args.bytes()?)?;
+    let timeout = args.bytes()?;
     let options = MpopOptions::parse(args)?;
+    let timeout_ms = blocking::parse_timeout(&timeout)?;
     let Some(key) = first_list(ctx, &options.keys)? else {
         return blocking::block(ctx, &options.keys, timeout_ms, Frame::NullArray);
     };
@@ -695,7 +697,8 @@ mod tests {
         );
         assert_eq!(
             run(&mut store, &["LPOP", "l", "x"]),
-            error("ERR value is not an integer or out of range")
+            error("ERR value is out of range, must be positive"),
+            "Redis reads the count with its positive-number parser"
         );
         assert_eq!(
             run(&mut store, &["LPOP", "l", "1", "2"]),

@@ -59,7 +59,7 @@ const fn subscription(
     spec(
         name,
         arity,
-        PUBSUB | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         "2.0.0",
         summary,
         Handler::Subscription(handler),
@@ -255,19 +255,15 @@ fn pubsub_channels(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdEr
     ))
 }
 
-/// PUBSUB NUMSUB [channel ...]: a map in RESP3, a flat list in RESP2.
+/// PUBSUB NUMSUB [channel ...]: channel, count, channel, count ... (a flat array in both
+/// protocols, as Redis sends it).
 fn pubsub_numsub(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
-    let counts = args
-        .rest()
-        .iter()
-        .map(|c| {
-            (
-                Frame::Bulk(c.clone()),
-                int_len(ctx.shared.pubsub.subscriber_count(c)),
-            )
-        })
-        .collect();
-    Ok(Frame::Map(counts))
+    let mut counts = Vec::new();
+    for channel in args.rest() {
+        counts.push(Frame::Bulk(channel.clone()));
+        counts.push(int_len(ctx.shared.pubsub.subscriber_count(channel)));
+    }
+    Ok(Frame::Array(counts))
 }
 
 /// PUBSUB NUMPAT

@@ -308,12 +308,14 @@ fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
             return Err(CmdError::Syntax);
         }
     }
-    let ttl = expire_time(&expire, ctx.now_ms, "getex")?;
+    // As in Redis: options first, then the key (missing: nil; wrong type: WRONGTYPE), and
+    // only then the expire time's value.
     let (db, now) = (ctx.db, ctx.now_ms);
-    let store = ctx.store(&key);
-    let Some(value) = read_string(store, db, &key, now)? else {
+    let Some(value) = read_string(ctx.store(&key), db, &key, now)? else {
         return Ok(Frame::Null);
     };
+    let ttl = expire_time(&expire, now, "getex")?;
+    let store = ctx.store(&key);
     match (expire, ttl) {
         (ExpireArg::None, _) => {}
         (_, Ttl::At(at)) if now > at => {
@@ -427,13 +429,15 @@ fn decrby(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 /// exponent), the shortest that reads back as the same double.
 fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.key()?;
-    let delta = args.f64()?;
+    let delta = args.bytes()?;
     let (db, now) = (ctx.db, ctx.now_ms);
     let store = ctx.store(&key);
+    // Redis checks the key's type, then the stored number, then the increment.
     let current = match read_string(store, db, &key, now)? {
         None => 0.0,
         Some(bytes) => super::args::parse_f64(&bytes).ok_or(CmdError::NotFloat)?,
     };
+    let delta = super::args::parse_f64(&delta).ok_or(CmdError::NotFloat)?;
     let next = current + delta;
     if !next.is_finite() {
         return Err(CmdError::NanOrInfinity);

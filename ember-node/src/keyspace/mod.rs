@@ -169,8 +169,12 @@ impl Store {
     /// counts as modifying it for WATCH.
     pub fn get_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.expire_if_due(db, key, now_ms);
-        self.watchers.signal(db, key);
-        self.blocked.written(db, key);
+        // Only a key that exists can be modified through here; a lookup of a missing key is
+        // not a write for WATCH or for blocked clients.
+        if self.dbs[db].keys.contains(key) {
+            self.watchers.signal(db, key);
+            self.blocked.written(db, key);
+        }
         self.db(db).keys.get_mut(key)
     }
 
@@ -220,9 +224,9 @@ impl Store {
         now_ms: u64,
     ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
         self.expire_if_due(db, key, now_ms);
+        let value = self.dbs[db].keys.get_mut(key)?;
         self.watchers.signal(db, key);
         self.blocked.written(db, key);
-        let value = self.dbs[db].keys.get_mut(key)?;
         Some((value, &mut self.rng))
     }
 

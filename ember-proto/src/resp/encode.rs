@@ -214,7 +214,8 @@ pub fn format_double(score: f64) -> String {
         return if score > 0.0 { "inf" } else { "-inf" }.into();
     }
     if score == 0.0 {
-        return if score.is_sign_negative() { "-0" } else { "0" }.into();
+        // Redis prints negative zero as "0".
+        return "0".into();
     }
     let integral_max = (i64::MAX / 2) as f64;
     if score.fract() == 0.0 && score.abs() <= integral_max {
