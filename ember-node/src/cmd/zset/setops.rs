@@ -51,14 +51,8 @@ struct SetOpOptions {
 }
 
 impl SetOpOptions {
-    /// Parses `numkeys key [key ...]` and the options `form` allows: WEIGHTS and AGGREGATE
-    /// (not for ZDIFF), WITHSCORES (not for the STORE forms), LIMIT (ZINTERCARD only).
-    fn parse(
-        args: &mut Args,
-        op: SetOp,
-        form: Form,
-        command: &str,
-    ) -> Result<SetOpOptions, CmdError> {
+    /// Parses `numkeys key [key ...]`, with Redis's numkeys errors.
+    fn parse_keys(args: &mut Args, command: &str) -> Result<Vec<Bytes>, CmdError> {
         let numkeys = args.i64()?;
         if numkeys < 1 {
             return Err(CmdError::Err(format!(
@@ -68,10 +62,20 @@ impl SetOpOptions {
         if numkeys as u64 > args.remaining() as u64 {
             return Err(CmdError::Syntax);
         }
-        let count = numkeys as usize;
-        let keys = (0..count)
-            .map(|_| args.key())
-            .collect::<Result<Vec<_>, _>>()?;
+        (0..numkeys as usize).map(|_| args.key()).collect()
+    }
+
+    /// Parses the options after the keys that `form` allows: WEIGHTS and AGGREGATE (not for
+    /// ZDIFF), WITHSCORES (not for the STORE forms), LIMIT (ZINTERCARD only). Redis reads
+    /// them only once every input key has been looked up, so callers check the inputs' types
+    /// between `parse_keys` and this.
+    fn parse_options(
+        args: &mut Args,
+        keys: Vec<Bytes>,
+        op: SetOp,
+        form: Form,
+    ) -> Result<SetOpOptions, CmdError> {
+        let count = keys.len();
         let mut options = SetOpOptions {
             keys,
             weights: vec![1.0; count],
@@ -101,6 +105,24 @@ impl SetOpOptions {
         }
         Ok(options)
     }
+
+    /// Parses the keys, checks every input's type, then parses the options: Redis's order,
+    /// so WRONGTYPE comes before any option error. Returns each input's size as well.
+    fn parse(
+        ctx: &mut Ctx,
+        args: &mut Args,
+        op: SetOp,
+        form: Form,
+        command: &str,
+    ) -> Result<(SetOpOptions, Vec<usize>), CmdError> {
+        let keys = Self::parse_keys(args, command)?;
+        let lens = keys
+            .iter()
+            .map(|key| input_len(ctx, key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = Self::parse_options(args, keys, op, form)?;
+        Ok((options, lens))
+    }
 }
 
 fn parse_aggregate(word: &[u8]) -> Result<Aggregate, CmdError> {
@@ -113,7 +135,8 @@ fn parse_aggregate(word: &[u8]) -> Result<Aggregate, CmdError> {
 }
 
 impl Aggregate {
-    /// Combines two scores; a sum of opposite infinities is 0, as in Redis.
+    /// Combines two scores; a sum of opposite infinities (or with a NaN) is 0, and MIN and MAX
+    /// keep `total` when `value` is NaN, as in Redis.
     fn apply(self, total: f64, value: f64) -> f64 {
         match self {
             Aggregate::Sum => zero_if_nan(total + value),
@@ -136,7 +159,6 @@ fn zero_if_nan(value: f64) -> f64 {
     }
 }
 
-/// How many members an input has: 0 when missing; WRONGTYPE for a type that is not an input.
 /// One input of ZUNION, ZINTER, ZDIFF and ZINTERCARD: a sorted set, or a plain set whose
 /// members all count with score 1, as in Redis.
 enum Input<'a> {
@@ -178,6 +200,7 @@ fn read_input<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<Input<'a>>, Cmd
     }
 }
 
+/// How many members an input has: 0 when missing; WRONGTYPE for a type that is not an input.
 fn input_len(ctx: &mut Ctx, key: &[u8]) -> Result<usize, CmdError> {
     Ok(read_input(ctx, key)?.map_or(0, |input| input.len()))
 }
@@ -194,7 +217,15 @@ fn for_each_input(
     Ok(())
 }
 
-/// The entries of input `index`, weighted.
+/// The input indexes from the smallest input to the largest, ties in argument order: the
+/// order Redis combines them in, which decides where a NaN turns into 0.
+fn by_size(lens: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..lens.len()).collect();
+    order.sort_by_key(|&index| lens[index]);
+    order
+}
+
+/// The entries of input `index`, weighted (a NaN product is 0).
 fn weighted_entries(
     ctx: &mut Ctx,
     options: &SetOpOptions,
@@ -208,24 +239,31 @@ fn weighted_entries(
     Ok(entries)
 }
 
-/// Keeps the entries every other input also has, aggregating their weighted scores.
-fn filter_shared(
+/// The members every input has, starting from the smallest input and visiting the others in
+/// `by_size` order. As in Redis, only the first input's weighted scores turn NaN into 0; the
+/// others' weighted scores go to the aggregate as they are, which then keeps no NaN.
+fn intersection(
     ctx: &mut Ctx,
     options: &SetOpOptions,
-    first: usize,
-    mut entries: Vec<(Bytes, f64)>,
+    lens: &[usize],
 ) -> Result<Vec<(Bytes, f64)>, CmdError> {
-    for (index, key) in options.keys.iter().enumerate() {
-        if index == first || entries.is_empty() {
-            continue;
+    let order = by_size(lens);
+    let first = order[0];
+    if lens[first] == 0 {
+        return Ok(Vec::new());
+    }
+    let mut entries = weighted_entries(ctx, options, first)?;
+    for &index in &order[1..] {
+        if entries.is_empty() {
+            break;
         }
         let weight = options.weights[index];
-        let Some(zset) = read_input(ctx, key)? else {
+        let Some(input) = read_input(ctx, &options.keys[index])? else {
             return Ok(Vec::new());
         };
-        entries.retain_mut(|(member, total)| match zset.score(member) {
+        entries.retain_mut(|(member, total)| match input.score(member) {
             Some(score) => {
-                *total = options.aggregate.apply(*total, weigh(score, weight));
+                *total = options.aggregate.apply(*total, score * weight);
                 true
             }
             None => false,
@@ -234,30 +272,18 @@ fn filter_shared(
     Ok(entries)
 }
 
-/// The result of `op` over the inputs, sorted by (score, member). Every input's type is
-/// checked first, so WRONGTYPE wins whatever the contents.
+/// The result of `op` over the inputs, sorted by (score, member). `lens` are the inputs'
+/// sizes, read when their types were checked.
 fn compute(
     ctx: &mut Ctx,
     op: SetOp,
     options: &SetOpOptions,
+    lens: &[usize],
 ) -> Result<Vec<(Bytes, f64)>, CmdError> {
-    let lens = options
-        .keys
-        .iter()
-        .map(|key| input_len(ctx, key))
-        .collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(lens.len(), options.keys.len());
     let mut entries = match op {
-        SetOp::Union => union(ctx, options)?,
-        SetOp::Inter => {
-            let smallest = (0..lens.len())
-                .min_by_key(|&i| lens[i])
-                .expect("numkeys >= 1");
-            if lens[smallest] == 0 {
-                return Ok(Vec::new());
-            }
-            let start = weighted_entries(ctx, options, smallest)?;
-            filter_shared(ctx, options, smallest, start)?
-        }
+        SetOp::Union => union(ctx, options, lens)?,
+        SetOp::Inter => intersection(ctx, options, lens)?,
         SetOp::Diff => difference(ctx, options)?,
     };
     entries.sort_by(|a, b| {
@@ -270,13 +296,18 @@ fn compute(
     Ok(entries)
 }
 
-/// Every member of any input, its weighted scores aggregated.
-fn union(ctx: &mut Ctx, options: &SetOpOptions) -> Result<Vec<(Bytes, f64)>, CmdError> {
+/// Every member of any input, its weighted scores (a NaN product is 0) aggregated, the
+/// inputs taken in `by_size` order as Redis takes them.
+fn union(
+    ctx: &mut Ctx,
+    options: &SetOpOptions,
+    lens: &[usize],
+) -> Result<Vec<(Bytes, f64)>, CmdError> {
     let hasher = ctx.store(&options.keys[0]).hasher().clone();
     let mut totals: Table<f64> = Table::new(hasher);
-    for (index, key) in options.keys.iter().enumerate() {
+    for index in by_size(lens) {
         let weight = options.weights[index];
-        for_each_input(ctx, key, |member, score| {
+        for_each_input(ctx, &options.keys[index], |member, score| {
             let value = weigh(score, weight);
             match totals.get_mut(member) {
                 Some(total) => *total = options.aggregate.apply(*total, value),
@@ -307,15 +338,15 @@ fn difference(ctx: &mut Ctx, options: &SetOpOptions) -> Result<Vec<(Bytes, f64)>
 }
 
 fn read_form(ctx: &mut Ctx, args: &mut Args, op: SetOp, command: &str) -> Result<Frame, CmdError> {
-    let options = SetOpOptions::parse(args, op, Form::Read, command)?;
-    let entries = compute(ctx, op, &options)?;
+    let (options, lens) = SetOpOptions::parse(ctx, args, op, Form::Read, command)?;
+    let entries = compute(ctx, op, &options, &lens)?;
     Ok(entries_reply(entries, options.withscores, ctx.protocol))
 }
 
 fn store_form(ctx: &mut Ctx, args: &mut Args, op: SetOp, command: &str) -> Result<Frame, CmdError> {
     let target = args.key()?;
-    let options = SetOpOptions::parse(args, op, Form::Store, command)?;
-    let entries = compute(ctx, op, &options)?;
+    let (options, lens) = SetOpOptions::parse(ctx, args, op, Form::Store, command)?;
+    let entries = compute(ctx, op, &options, &lens)?;
     store_result(ctx, &target, entries)
 }
 
@@ -352,8 +383,8 @@ pub(super) fn zdiffstore(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdErr
 /// ZINTERCARD numkeys key [key ...] [LIMIT limit]: the intersection's size, counting at most
 /// `limit` when it is not 0.
 pub(super) fn zintercard(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
-    let options = SetOpOptions::parse(args, SetOp::Inter, Form::Card, "zintercard")?;
-    let count = compute(ctx, SetOp::Inter, &options)?.len();
+    let (options, lens) = SetOpOptions::parse(ctx, args, SetOp::Inter, Form::Card, "zintercard")?;
+    let count = compute(ctx, SetOp::Inter, &options, &lens)?.len();
     let count = if options.limit > 0 {
         count.min(options.limit)
     } else {
@@ -368,7 +399,9 @@ mod tests {
 
     fn parse(words: &[&str], op: SetOp, form: Form) -> Result<SetOpOptions, CmdError> {
         let argv: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
-        SetOpOptions::parse(&mut Args::new(&argv, 0), op, form, "zunion")
+        let mut args = Args::new(&argv, 0);
+        let keys = SetOpOptions::parse_keys(&mut args, "zunion")?;
+        SetOpOptions::parse_options(&mut args, keys, op, form)
     }
 
     #[test]
