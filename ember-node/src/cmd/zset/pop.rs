@@ -91,12 +91,11 @@ fn zpop(ctx: &mut Ctx, args: &mut Args, end: PopEnd) -> Result<Frame, CmdError> 
     let count = if args.is_empty() {
         None
     } else {
-        let count = args.i64()?;
-        if count < 0 {
-            return Err(CmdError::Err(
-                "value is out of range, must be positive".into(),
-            ));
-        }
+        // Redis's positive-long parser: one error for a negative count and for one that is
+        // not an integer at all.
+        let count = parse_i64(&args.bytes()?)
+            .filter(|count| *count >= 0)
+            .ok_or_else(|| CmdError::Err("value is out of range, must be positive".into()))?;
         Some(usize::try_from(count).unwrap_or(usize::MAX))
     };
     let popped = pop_entries(ctx, &key, end, count.unwrap_or(1))?.unwrap_or_default();

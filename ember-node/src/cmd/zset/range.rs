@@ -78,7 +78,9 @@ impl RangeOptions {
         }
         let kind = kind.unwrap_or(RangeKind::Rank);
         let reverse = reverse.unwrap_or(false);
-        if limit.is_some() && kind == RangeKind::Rank {
+        // Redis takes a LIMIT count of -1 (its "no limit") as no LIMIT at all, so only other
+        // counts conflict with a rank range; this check comes before the range is parsed.
+        if limit.is_some_and(|(_, count)| count != -1) && kind == RangeKind::Rank {
             return Err(CmdError::Err(
                 "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
                     .into(),
@@ -123,7 +125,18 @@ fn parse_bounds(kind: RangeKind, start: &[u8], stop: &[u8]) -> Result<Bounds, Cm
 }
 
 fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
-    ScoreRange::parse(min, max).ok_or_else(|| CmdError::Err("min or max is not a float".into()))
+    ScoreRange::parse(exclusive_zero(min), exclusive_zero(max))
+        .ok_or_else(|| CmdError::Err("min or max is not a float".into()))
+}
+
+/// Redis reads a bound of just "(" as exclusive 0: strtod of the empty rest gives 0 and ends
+/// at the string's end, which it accepts.
+fn exclusive_zero(bound: &[u8]) -> &[u8] {
+    if bound == b"(" {
+        b"(0"
+    } else {
+        bound
+    }
 }
 
 fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, CmdError> {
