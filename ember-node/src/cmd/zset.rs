@@ -601,7 +601,10 @@ fn zadd_apply(
         outcome.score = None;
         let Some(current) = zset.score(member) else {
             if !options.xx {
-                zset.insert(member, *score, config);
+                // An increment starts from 0, so `INCR -0` stores +0 as Redis's default
+                // encoding keeps it; the reply is the increment itself, as Redis sends it.
+                let stored = if options.incr { 0.0 + *score } else { *score };
+                zset.insert(member, stored, config);
                 outcome.added += 1;
                 outcome.score = Some(*score);
             }
@@ -780,12 +783,8 @@ struct RandomOptions {
 
 impl RandomOptions {
     fn parse(args: &mut Args) -> Result<RandomOptions, CmdError> {
+        // The count and its range come first, then the words after it, as in Redis.
         let count = args.i64()?;
-        let withscores = match args.remaining() {
-            0 => false,
-            1 if args.flag("WITHSCORES") => true,
-            _ => return Err(CmdError::Syntax),
-        };
         if count == i64::MIN {
             return Err(CmdError::Err(format!(
                 "value is out of range, value must between {} and {}",
@@ -793,6 +792,11 @@ impl RandomOptions {
                 i64::MAX
             )));
         }
+        let withscores = match args.remaining() {
+            0 => false,
+            1 if args.flag("WITHSCORES") => true,
+            _ => return Err(CmdError::Syntax),
+        };
         let halved = i64::MAX / 2;
         let repeats_max = if count < 0 {
             RANDOM_REPEATS_MAX
@@ -877,8 +881,8 @@ struct ScanOptions {
 }
 
 impl ScanOptions {
-    fn parse(args: &mut Args) -> Result<ScanOptions, CmdError> {
-        let cursor = parse_cursor(&args.bytes()?)?;
+    /// Parses the options after the cursor, which the caller has read already.
+    fn parse(args: &mut Args, cursor: u64) -> Result<ScanOptions, CmdError> {
         let mut options = ScanOptions {
             cursor,
             pattern: None,
@@ -906,29 +910,32 @@ impl ScanOptions {
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count] [NOSCORES]: flat [member, score, ...] with
 /// scores as bulk strings in Redis's text form, in both protocols.
+///
+/// As in Redis, the cursor is parsed, then the key looked up, and only then the options: a
+/// missing key is an empty scan whatever follows, and another type is WRONGTYPE before any
+/// option error.
 fn zscan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.key()?;
-    let options = ScanOptions::parse(args)?;
-    let mut items = Vec::new();
-    let next = match read(ctx, &key)? {
-        None => 0,
-        Some(zset) => {
-            // Each step visits one bucket; cap the steps so a sparse table cannot stall the shard.
-            let steps_max = options.count.saturating_mul(10).max(100);
-            zset.scan(options.cursor, options.count, steps_max, |member, score| {
-                let wanted = options
-                    .pattern
-                    .as_ref()
-                    .is_none_or(|p| glob_match(p, member));
-                if wanted {
-                    items.push(bulk(Bytes::copy_from_slice(member)));
-                    if !options.noscores {
-                        items.push(bulk(format_score(score)));
-                    }
-                }
-            })
-        }
+    let cursor = parse_cursor(&args.bytes()?)?;
+    let Some(zset) = read(ctx, &key)? else {
+        return Ok(Frame::Array(vec![bulk("0"), Frame::Array(Vec::new())]));
     };
+    let options = ScanOptions::parse(args, cursor)?;
+    let mut items = Vec::new();
+    // Each step visits one bucket; cap the steps so a sparse table cannot stall the shard.
+    let steps_max = options.count.saturating_mul(10).max(100);
+    let next = zset.scan(options.cursor, options.count, steps_max, |member, score| {
+        let wanted = options
+            .pattern
+            .as_ref()
+            .is_none_or(|p| glob_match(p, member));
+        if wanted {
+            items.push(bulk(Bytes::copy_from_slice(member)));
+            if !options.noscores {
+                items.push(bulk(format_score(score)));
+            }
+        }
+    });
     Ok(Frame::Array(vec![
         bulk(next.to_string()),
         Frame::Array(items),
@@ -1098,6 +1105,24 @@ mod tests {
             node.words(&["ZADD", "s", "1", "a"]),
             ["WRONGTYPE Operation against a key holding the wrong kind of value"]
         );
+    }
+
+    #[test]
+    fn an_increment_on_a_new_member_starts_from_zero() {
+        let mut node = Node::new();
+        for (key, words) in [
+            ("n", &["ZINCRBY", "n", "-0", "m"][..]),
+            ("n2", &["ZADD", "n2", "INCR", "-0", "m"]),
+        ] {
+            let Frame::Double(reply) = node.run(words) else {
+                panic!("a double reply");
+            };
+            assert!(reply == 0.0 && reply.is_sign_negative(), "Redis replies -0");
+            let Frame::Double(stored) = node.run(&["ZSCORE", key, "m"]) else {
+                panic!("a stored score");
+            };
+            assert!(stored == 0.0 && stored.is_sign_positive(), "0 + -0 is +0");
+        }
     }
 
     #[test]
