@@ -555,3 +555,235 @@ fn plain_sets_count_as_score_one_in_set_algebra() {
         "[1 1 2 1 b 1 c 1 d 1]"
     );
 }
+
+#[test]
+fn zscan_reads_the_cursor_then_the_key_then_the_options() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "SET str v");
+    run(&mut c, "ZADD z 1 a 2 b");
+    expect(
+        &mut c,
+        &[
+            ("ZSCAN nokey 0 COUNT abc", "[0 []]"),
+            ("ZSCAN nokey 0 bogus", "[0 []]"),
+            (
+                "ZSCAN str 0 COUNT abc",
+                "error: WRONGTYPE Operation against a key holding the wrong kind of value",
+            ),
+            ("ZSCAN str abc COUNT abc", "error: ERR invalid cursor"),
+            ("ZSCAN nokey abc", "error: ERR invalid cursor"),
+            (
+                "ZSCAN z 0 COUNT abc",
+                "error: ERR value is not an integer or out of range",
+            ),
+            ("ZSCAN z 0 COUNT 0", "error: ERR syntax error"),
+        ],
+    );
+}
+
+#[test]
+fn set_operations_check_types_before_options() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "SET str v");
+    run(&mut c, "ZADD z 1 a 2 b");
+    let wrongtype = "error: WRONGTYPE Operation against a key holding the wrong kind of value";
+    expect(
+        &mut c,
+        &[
+            ("ZUNION 2 z str WEIGHTS abc", wrongtype),
+            ("ZUNION 2 z str WEIGHTS 1 abc", wrongtype),
+            ("ZINTER 2 z str AGGREGATE bogus", wrongtype),
+            ("ZDIFF 2 z str WITHSCORES bogus", wrongtype),
+            ("ZUNIONSTORE out 2 z str WEIGHTS 1 abc", wrongtype),
+            ("ZINTERSTORE out 2 str z AGGREGATE avg", wrongtype),
+            ("ZDIFFSTORE out 2 z str bogus", wrongtype),
+            ("ZINTERCARD 2 z str LIMIT -1", wrongtype),
+            (
+                "ZINTERCARD 2 nokey nokey2 LIMIT -1",
+                "error: ERR LIMIT can't be negative",
+            ),
+            ("ZUNION 3 z str", "error: ERR syntax error"),
+            (
+                "ZUNION 0 str",
+                "error: ERR at least 1 input key is needed for 'zunion' command",
+            ),
+            (
+                "ZUNION 2 z nokey WEIGHTS 1 abc",
+                "error: ERR weight value is not a float",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn set_operations_combine_the_smallest_input_first() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "ZADD y 0 m0 0 m1 0 m2 0 m3");
+    run(&mut c, "SADD t m0 m1");
+    run(&mut c, "ZADD a5 5 m");
+    run(&mut c, "ZADD b0 0 m");
+    run(&mut c, "ZADD big 5 m 1 x 1 y");
+    run(&mut c, "ZADD pinf inf m");
+    run(&mut c, "ZADD ninf -inf m 1 p");
+    expect(
+        &mut c,
+        &[
+            // t (2 members) goes first: 2, then y: inf * 0 is NaN, and so is the sum: 0.
+            (
+                "ZINTER 2 y t WEIGHTS inf 2 AGGREGATE sum WITHSCORES",
+                "[m0 0 m1 0]",
+            ),
+            ("ZINTERSTORE out 2 y t WEIGHTS inf 2", "2"),
+            ("ZRANGE out 0 -1 WITHSCORES", "[m0 0 m1 0]"),
+            // MIN and MAX keep the score so far against a later NaN.
+            (
+                "ZINTER 2 y t WEIGHTS inf 2 AGGREGATE min WITHSCORES",
+                "[m0 2 m1 2]",
+            ),
+            (
+                "ZINTER 2 y t WEIGHTS inf 2 AGGREGATE max WITHSCORES",
+                "[m0 2 m1 2]",
+            ),
+            // Same sizes keep the argument order; only the first input's NaN becomes 0.
+            (
+                "ZINTER 2 a5 b0 WEIGHTS 1 inf AGGREGATE min WITHSCORES",
+                "[m 5]",
+            ),
+            (
+                "ZINTER 2 b0 a5 WEIGHTS inf 1 AGGREGATE min WITHSCORES",
+                "[m 0]",
+            ),
+            (
+                "ZUNION 2 a5 b0 WEIGHTS 1 inf AGGREGATE min WITHSCORES",
+                "[m 0]",
+            ),
+            // inf + -inf first (the two smaller inputs) is 0, then + 5.
+            ("ZUNION 3 big pinf ninf WITHSCORES", "[p 1 x 1 y 1 m 5]"),
+            ("ZINTER 3 big pinf ninf WITHSCORES", "[m 5]"),
+        ],
+    );
+}
+
+#[test]
+fn a_lone_paren_bound_is_exclusive_zero() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "SET str v");
+    run(&mut c, "ZADD z 1 a 2 b");
+    expect(
+        &mut c,
+        &[
+            ("ZCOUNT z ( (2", "1"),
+            ("ZCOUNT z ( +inf", "2"),
+            ("ZCOUNT z -inf (", "0"),
+            ("ZRANGEBYSCORE x ( 0", "[]"),
+            ("ZRANGE z (-inf ( BYSCORE", "[]"),
+            ("ZRANGE z ( (+inf BYSCORE WITHSCORES", "[a 1 b 2]"),
+            ("ZREVRANGEBYSCORE z (inf ( WITHSCORES", "[b 2 a 1]"),
+            (
+                "ZCOUNT str ( (2",
+                "error: WRONGTYPE Operation against a key holding the wrong kind of value",
+            ),
+            ("ZREMRANGEBYSCORE z ( (1", "0"),
+            ("ZCOUNT z (( 1", "error: ERR min or max is not a float"),
+            ("ZCOUNT z (nan 1", "error: ERR min or max is not a float"),
+        ],
+    );
+}
+
+#[test]
+fn zpop_counts_use_the_positive_parser() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "SET str v");
+    run(&mut c, "ZADD z 1 a 2 b");
+    let positive = "error: ERR value is out of range, must be positive";
+    expect(
+        &mut c,
+        &[
+            ("ZPOPMIN z abc", positive),
+            ("ZPOPMAX z 1.5", positive),
+            ("ZPOPMIN z -1", positive),
+            ("ZPOPMIN nokey abc", positive),
+            ("ZPOPMAX str abc", positive),
+            ("ZPOPMIN z 1 2", "error: ERR syntax error"),
+            ("ZCARD z", "2"),
+        ],
+    );
+}
+
+#[test]
+fn zrandmember_parses_the_count_before_extra_words() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "SET str v");
+    run(&mut c, "ZADD y 0 m0 0 m1");
+    let range = "error: ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+    expect(
+        &mut c,
+        &[
+            ("ZRANDMEMBER y -9223372036854775808 BOGUS", range),
+            ("ZRANDMEMBER str -9223372036854775808 BOGUS", range),
+            (
+                "ZRANDMEMBER y abc BOGUS",
+                "error: ERR value is not an integer or out of range",
+            ),
+            ("ZRANDMEMBER y 1 BOGUS", "error: ERR syntax error"),
+            (
+                "ZRANDMEMBER y 9223372036854775807 WITHSCORES",
+                "error: ERR value is out of range",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn zrange_limit_count_of_minus_one_is_no_limit() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "SET str v");
+    run(&mut c, "ZADD z 1 a 2 b");
+    let limit =
+        "error: ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+    expect(
+        &mut c,
+        &[
+            (
+                "ZRANGE z -4 1.5 LIMIT -2 -1",
+                "error: ERR value is not an integer or out of range",
+            ),
+            (
+                "ZRANGE str -4 1.5 LIMIT -2 -1",
+                "error: ERR value is not an integer or out of range",
+            ),
+            ("ZRANGE z -4 1.5 LIMIT -2 5", limit),
+            ("ZRANGE z 0 -1 LIMIT 5 -1", "[a b]"),
+            ("ZRANGE z 0 -1 LIMIT 0 -2", limit),
+            (
+                "ZRANGE z a b BYLEX WITHSCORES LIMIT 0 -1",
+                "error: ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+            ),
+            ("ZRANGESTORE out z 0 -1 LIMIT 1 -1", "2"),
+            ("ZRANGE out 0 -1 WITHSCORES", "[a 1 b 2]"),
+        ],
+    );
+}
+
+#[test]
+fn zincrby_on_a_new_member_stores_zero_plus_the_increment() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "ZINCRBY n -0 m");
+    run(&mut c, "ZADD n2 INCR -0 m");
+    expect(
+        &mut c,
+        &[
+            ("ZSCORE n m", "0"),
+            ("ZSCORE n2 m", "0"),
+            ("ZRANGE n 0 -1 WITHSCORES", "[m 0]"),
+        ],
+    );
+}
