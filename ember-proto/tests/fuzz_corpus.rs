@@ -1,10 +1,19 @@
-//! Replays every fuzz corpus file through the same check the fuzz target runs, so inputs
+//! Replays every fuzz corpus file through the same check its fuzz target runs, so inputs
 //! the fuzzer found interesting stay covered by `cargo test` without cargo-fuzz.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use ember_proto::aof::check_replay;
 use ember_proto::fuzzing::check_decoders;
+use ember_proto::snapshot::check_load;
+
+/// Each fuzz target and the check it runs; every one must have a non-empty corpus.
+const TARGETS: [(&str, fn(&[u8])); 3] = [
+    ("resp3_decode", check_decoders),
+    ("aof_replay", check_replay),
+    ("snapshot_load", check_load),
+];
 
 /// The corpus directories, one per fuzz target.
 fn corpus_dirs() -> Vec<PathBuf> {
@@ -22,8 +31,18 @@ fn corpus_dirs() -> Vec<PathBuf> {
 #[test]
 fn corpus_inputs_never_panic() {
     let dirs = corpus_dirs();
-    assert!(!dirs.is_empty(), "no corpus directory under fuzz/corpus");
+    for (target, _) in TARGETS {
+        let present = dirs.iter().any(|dir| dir.ends_with(target));
+        assert!(present, "no corpus directory fuzz/corpus/{target}");
+    }
     for dir in dirs {
+        let name = dir.file_name().and_then(|name| name.to_str()).unwrap_or("");
+        let Some((_, check)) = TARGETS.iter().find(|(target, _)| *target == name) else {
+            panic!(
+                "the corpus {} belongs to no known fuzz target",
+                dir.display()
+            );
+        };
         let mut files = 0;
         for entry in fs::read_dir(&dir).expect("a readable corpus directory") {
             let path = entry.expect("a readable corpus entry").path();
@@ -31,7 +50,7 @@ fn corpus_inputs_never_panic() {
                 continue;
             }
             let data = fs::read(&path).expect("a readable corpus file");
-            check_decoders(&data);
+            check(&data);
             files += 1;
         }
         assert!(files > 0, "the corpus {} is empty", dir.display());

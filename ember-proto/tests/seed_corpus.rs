@@ -1,0 +1,105 @@
+//! Writes the hand-made seed inputs of the `aof_replay` and `snapshot_load` fuzz corpora:
+//! small valid files, the same cut short, and the same with one bit flipped. Run with
+//! `cargo test -p ember-proto --test seed_corpus -- --ignored` to refresh the seeds; the
+//! fuzzer and `cargo fuzz cmin` then grow and trim the corpora around them.
+
+use std::fs;
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use ember_proto::{
+    encode_record, AofRecord, SnapshotEntry, SnapshotHeader, SnapshotValue, SnapshotWriter,
+};
+
+fn bytes(text: &str) -> Bytes {
+    Bytes::from(text.to_string())
+}
+
+fn aof_file() -> Bytes {
+    let commands = ["SET key value", "INCR n", "RPUSH l a b c", "DEL key"];
+    let mut out = BytesMut::new();
+    for (db, command) in commands.iter().enumerate() {
+        let argv = command.split(' ').map(bytes).collect();
+        encode_record(&AofRecord { db: db as u8, argv }, &mut out);
+    }
+    out.freeze()
+}
+
+fn snapshot_file() -> Bytes {
+    let values = [
+        SnapshotValue::Str(bytes("v")),
+        SnapshotValue::List(vec![bytes("a"), bytes("b")]),
+        SnapshotValue::Hash(vec![(bytes("f"), bytes("v"))]),
+        SnapshotValue::Set(vec![bytes("m")]),
+        SnapshotValue::ZSet(vec![(bytes("z"), 1.5), (bytes("y"), -0.0)]),
+    ];
+    let header = SnapshotHeader {
+        shard: 1,
+        created_unix_ms: 1_700_000_000_000,
+    };
+    let mut writer = SnapshotWriter::new(header);
+    let mut out = BytesMut::new();
+    for (index, value) in values.into_iter().enumerate() {
+        let entry = SnapshotEntry {
+            db: index as u8,
+            key: Bytes::from(vec![b'k', index as u8]),
+            expire_at_ms: (index % 2 == 1).then_some(1_700_000_100_000),
+            value,
+        };
+        let chunk = writer.push(&entry).expect("within the limits");
+        out.extend_from_slice(&chunk.unwrap_or_default());
+    }
+    out.extend_from_slice(&writer.finish());
+    out.freeze()
+}
+
+/// The file, a few cuts of it, and a few single-bit flips of it.
+fn variants(data: &Bytes) -> Vec<(String, Vec<u8>)> {
+    let mut variants = vec![("whole".to_string(), data.to_vec())];
+    for cut in [data.len() / 3, data.len() / 2, data.len() - 1] {
+        variants.push((format!("cut-{cut}"), data[..cut].to_vec()));
+    }
+    for byte in [2, 9, data.len() / 2, data.len() - 3] {
+        let mut flipped = data.to_vec();
+        flipped[byte] ^= 0x04;
+        variants.push((format!("flip-{byte}"), flipped));
+    }
+    variants
+}
+
+/// `inner` is the bytes inside the framing (a payload, or a block's entries), which the
+/// checks also wrap in valid framing, so the fuzzer starts from parseable contents too.
+fn write_seeds(target: &str, data: &Bytes, inner: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    fs::create_dir_all(&dir).expect("a writable corpus directory");
+    fs::write(dir.join("seed-inner"), inner).expect("a writable seed");
+    for (name, bytes) in variants(data) {
+        fs::write(dir.join(format!("seed-{name}")), bytes).expect("a writable seed");
+    }
+}
+
+#[test]
+#[ignore = "writes files under fuzz/corpus; run by hand to refresh the seeds"]
+fn write_seed_corpora() {
+    let aof = aof_file();
+    let payload_len = u32::from_le_bytes(aof[..4].try_into().unwrap()) as usize;
+    write_seeds("aof_replay", &aof, &aof[8..8 + payload_len]);
+    let snapshot = snapshot_file();
+    // The one entries block's payload after its tag; the footer block is 8 + 21 bytes.
+    let entries = &snapshot[24 + 8 + 1..snapshot.len() - 29];
+    write_seeds("snapshot_load", &snapshot, entries);
+}
+
+#[test]
+fn seed_files_are_valid_where_whole() {
+    let aof = aof_file();
+    assert_eq!(ember_proto::read_records(&aof).records.len(), 4);
+    let (_, mut reader) = ember_proto::SnapshotReader::new(snapshot_file()).expect("valid");
+    let mut count = 0;
+    while reader.next().expect("valid").is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 5);
+}
