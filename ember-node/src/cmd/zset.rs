@@ -1305,6 +1305,9 @@ mod tests {
         );
     }
 
+    /// Negative zero is left out: its text is ember-proto's formatter's choice. (Redis itself
+    /// prints "-0" for a skiplist score or an INCR reply, and "0" for a listpack score because
+    /// the listpack stores it as "0".)
     #[test]
     fn scores_print_like_redis() {
         let cases: &[(f64, &str)] = &[
@@ -1319,7 +1322,6 @@ mod tests {
             (4e18, "4000000000000000000"),
             (1e19, "1e+19"),
             (123.456, "123.456"),
-            (-0.0, "-0"),
             (f64::INFINITY, "inf"),
         ];
         for (score, text) in cases {
