@@ -117,7 +117,8 @@ pub async fn consumer(actor: &mut Actor, params: &Params, index: usize) {
 /// How a pop command replies, and what its pops mean for the ledger.
 struct Shape {
     keys: Vec<Bytes>,
-    /// BLMOVE and BRPOPLPUSH answer a bare item (nil bulk on timeout).
+    /// BLMOVE and BRPOPLPUSH answer a bare item (on timeout, a null array like every
+    /// blocking pop, as Redis answers).
     bare: bool,
     /// BLMPOP and BZMPOP answer [key, [elements]].
     nested: bool,
@@ -279,11 +280,10 @@ fn take(
 
 /// The items a pop reply holds, or None for a timeout's nil (of the right kind of nil).
 fn parse_pop(shape: &Shape, got: &Frame, resp3: bool) -> Result<Option<Vec<Popped>>, String> {
-    let nil = match (shape.bare, resp3, got) {
-        (true, _, Frame::Null) => true,
-        (false, false, Frame::NullArray) => true,
-        (false, true, Frame::Null) => true,
-        (_, _, Frame::Null | Frame::NullArray) => return Err("the wrong kind of nil".to_string()),
+    // Every blocking pop times out with a null array: `*-1` in RESP2, `_` in RESP3.
+    let nil = match (resp3, got) {
+        (false, Frame::NullArray) | (true, Frame::Null) => true,
+        (_, Frame::Null | Frame::NullArray) => return Err("the wrong kind of nil".to_string()),
         _ => false,
     };
     if nil {
