@@ -787,3 +787,26 @@ fn zincrby_on_a_new_member_stores_zero_plus_the_increment() {
         ],
     );
 }
+
+#[test]
+fn zrank_with_two_words_after_the_member_is_an_arity_error() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    run(&mut c, "SET str v");
+    run(&mut c, "ZADD z 1 a 2 b");
+    expect(
+        &mut c,
+        &[
+            (
+                "ZRANK z a WITHSCORE bogus",
+                "error: ERR wrong number of arguments for 'zrank' command",
+            ),
+            (
+                "ZREVRANK str a WITHSCORE bogus",
+                "error: ERR wrong number of arguments for 'zrevrank' command",
+            ),
+            ("ZRANK z a bogus", "error: ERR syntax error"),
+            ("ZREVRANK z a WITHSCORE", "[1 1]"),
+        ],
+    );
+}

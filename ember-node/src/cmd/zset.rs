@@ -740,19 +740,30 @@ fn zcard(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 
 /// ZRANK key member [WITHSCORE]
 fn zrank(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
-    rank_generic(ctx, args, false)
+    rank_generic(ctx, args, false, "zrank")
 }
 
 /// ZREVRANK key member [WITHSCORE]
 fn zrevrank(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
-    rank_generic(ctx, args, true)
+    rank_generic(ctx, args, true, "zrevrank")
 }
 
 /// A member's rank, counted from the top when `reverse`. A missing member or key is a nil,
-/// which with WITHSCORE is a nil array, as in Redis.
-fn rank_generic(ctx: &mut Ctx, args: &mut Args, reverse: bool) -> Result<Frame, CmdError> {
+/// which with WITHSCORE is a nil array, as in Redis. More than one word after the member is
+/// an arity error there, and one that is not WITHSCORE a syntax error.
+fn rank_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    reverse: bool,
+    command: &str,
+) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let member = args.bytes()?;
+    if args.remaining() > 1 {
+        return Err(CmdError::WrongArity {
+            command: command.into(),
+        });
+    }
     let withscore = args.flag("WITHSCORE");
     args.finish()?;
     let missing = if withscore {
