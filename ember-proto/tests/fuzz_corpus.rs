@@ -8,8 +8,11 @@ use ember_proto::aof::check_replay;
 use ember_proto::fuzzing::check_decoders;
 use ember_proto::snapshot::check_load;
 
+/// The check a fuzz target runs on one input; it panics if a property fails.
+type Check = fn(&[u8]);
+
 /// Each fuzz target and the check it runs; every one must have a non-empty corpus.
-const TARGETS: [(&str, fn(&[u8])); 3] = [
+const TARGETS: [(&str, Check); 3] = [
     ("resp3_decode", check_decoders),
     ("aof_replay", check_replay),
     ("snapshot_load", check_load),
