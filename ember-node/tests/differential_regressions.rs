@@ -151,3 +151,43 @@ fn scan_with_an_unknown_type_matches_nothing() {
         "*2\r\n$1\r\n0\r\n*0\r\n",
     );
 }
+
+#[test]
+fn string_encodings_follow_how_the_string_was_built() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    // Each expectation is what redis-server 7 answers for the same sequence.
+    let steps: &[(&[&str], Option<&str>)] = &[
+        (&["SET", "a", "1234"], None),
+        (&["SETRANGE", "a", "0", "2"], Some("raw")),
+        (&["SET", "b", "1"], None),
+        (&["APPEND", "b", "2"], Some("raw")),
+        (&["SET", "c", "1"], None),
+        (&["INCRBYFLOAT", "c", "1"], Some("embstr")),
+        (&["SETBIT", "d", "1", "1"], Some("raw")),
+        (&["SET", "e", "12"], None),
+        (&["INCR", "e"], Some("int")),
+        (&["APPEND", "f", "5"], Some("int")),
+        (&["BITOP", "OR", "g", "d", "d"], Some("raw")),
+    ];
+    for (words, encoding) in steps {
+        let mut request = cmd(words[0]);
+        for word in &words[1..] {
+            request.arg(*word);
+        }
+        let _: Value = request.query(&mut c).unwrap();
+        if let Some(expected) = encoding {
+            let key = if words[0] == "BITOP" {
+                words[2]
+            } else {
+                words[1]
+            };
+            let got: String = cmd("OBJECT")
+                .arg("ENCODING")
+                .arg(key)
+                .query(&mut c)
+                .unwrap();
+            assert_eq!(got, *expected, "after {words:?}");
+        }
+    }
+}

@@ -18,6 +18,7 @@ use ember_proto::Frame;
 use super::args::parse_i64;
 use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY};
 use super::{int, int_len, Args, CmdError, Ctx, DataFn};
+use crate::keyspace::value::TextEncoding;
 use crate::keyspace::{Store, Ttl, Value};
 
 const BIT_OFFSET_ERROR: &str = "bit offset is not an integer or out of range";
@@ -289,7 +290,13 @@ fn bitop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     if result.is_empty() {
         store.remove(db, &dest, now);
     } else {
-        store.insert(db, &dest, Value::Str(Bytes::from(result)), Ttl::Clear, now);
+        store.insert(
+            db,
+            &dest,
+            Value::Text(Bytes::from(result), TextEncoding::Raw),
+            Ttl::Clear,
+            now,
+        );
     }
     Ok(int_len(len))
 }
@@ -679,7 +686,7 @@ fn read_string(
 ) -> Result<Option<Bytes>, CmdError> {
     match store.get(db, key, now_ms) {
         None => Ok(None),
-        Some(Value::Str(bytes)) => Ok(Some(bytes.clone())),
+        Some(Value::Str(bytes) | Value::Text(bytes, _)) => Ok(Some(bytes.clone())),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -694,7 +701,7 @@ fn peek_string(
 ) -> Result<Option<Bytes>, CmdError> {
     match store.peek(db, key, now_ms) {
         None => Ok(None),
-        Some(Value::Str(bytes)) => Ok(Some(bytes.clone())),
+        Some(Value::Str(bytes) | Value::Text(bytes, _)) => Ok(Some(bytes.clone())),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -714,10 +721,18 @@ fn commit(
     let Some(slot) = store.get_mut(db, key, now_ms) else {
         let mut buffer = vec![0u8; len_bytes];
         edit(&mut buffer);
-        store.insert(db, key, Value::Str(Bytes::from(buffer)), Ttl::Keep, now_ms);
+        store.insert(
+            db,
+            key,
+            Value::Text(Bytes::from(buffer), TextEncoding::Raw),
+            Ttl::Keep,
+            now_ms,
+        );
         return;
     };
-    let Value::Str(stored) = std::mem::replace(slot, Value::Str(Bytes::new())) else {
+    let (Value::Str(stored) | Value::Text(stored, _)) =
+        std::mem::replace(slot, Value::Str(Bytes::new()))
+    else {
         unreachable!("the caller checked the type");
     };
     let before = stored.len();
@@ -730,7 +745,7 @@ fn commit(
     edit(&mut buffer);
     let after = buffer.len();
     assert!(after >= before);
-    *slot = Value::Str(buffer.freeze());
+    *slot = Value::Text(buffer.freeze(), TextEncoding::Raw);
     store.resized(before, after);
 }
 

@@ -7,6 +7,7 @@ use super::table::{
     flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, KEY_VALUE_PAIRS, ONE_KEY,
 };
 use super::{int, int_len, ok, Args, CmdError, Ctx, DataFn};
+use crate::keyspace::value::TextEncoding;
 use crate::keyspace::{Store, Ttl, Value};
 
 #[allow(clippy::too_many_arguments)]
@@ -68,7 +69,7 @@ fn read_string(
 ) -> Result<Option<Bytes>, CmdError> {
     match store.get(db, key, now_ms) {
         None => Ok(None),
-        Some(Value::Str(bytes)) => Ok(Some(bytes.clone())),
+        Some(Value::Str(bytes) | Value::Text(bytes, _)) => Ok(Some(bytes.clone())),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -443,7 +444,13 @@ fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         return Err(CmdError::NanOrInfinity);
     }
     let text = Bytes::from(format_float(next));
-    store.insert(db, &key, Value::Str(text.clone()), Ttl::Keep, now);
+    store.insert(
+        db,
+        &key,
+        Value::Text(text.clone(), TextEncoding::NotInt),
+        Ttl::Keep,
+        now,
+    );
     Ok(Frame::Bulk(text))
 }
 
@@ -485,7 +492,9 @@ fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let before = current.len();
     // Drop the stored handle so the buffer is unique and can grow where it is.
     let slot = store.get_mut(db, &key, now).expect("read above");
-    let Value::Str(stored) = std::mem::replace(slot, Value::Str(Bytes::new())) else {
+    let (Value::Str(stored) | Value::Text(stored, _)) =
+        std::mem::replace(slot, Value::Str(Bytes::new()))
+    else {
         unreachable!("read_string checked the type");
     };
     drop(current);
@@ -493,7 +502,8 @@ fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     buffer.extend_from_slice(&tail);
-    *slot = Value::Str(buffer.freeze());
+    // An appended string is "raw" in Redis whatever it holds.
+    *slot = Value::Text(buffer.freeze(), TextEncoding::Raw);
     store.resized(before, total);
     Ok(int_len(total))
 }
@@ -565,7 +575,13 @@ fn setrange(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     buffer.extend_from_slice(current.as_deref().unwrap_or_default());
     buffer.resize(total, 0);
     buffer[offset..end].copy_from_slice(&patch);
-    store.insert(db, &key, Value::Str(buffer.freeze()), Ttl::Keep, now);
+    store.insert(
+        db,
+        &key,
+        Value::Text(buffer.freeze(), TextEncoding::Raw),
+        Ttl::Keep,
+        now,
+    );
     Ok(int_len(total))
 }
 

@@ -9,9 +9,21 @@ use super::list::List;
 use super::set::Set;
 use super::zset::ZSet;
 
+/// How Redis would encode a string that was built rather than set: modified in place (APPEND,
+/// SETRANGE, SETBIT, BITFIELD, BITOP) it is always "raw"; made from a float (INCRBYFLOAT) it
+/// is "embstr" or "raw" by length, never "int".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextEncoding {
+    Raw,
+    NotInt,
+}
+
 #[derive(Clone, Debug)]
 pub enum Value {
+    /// A string whose OBJECT ENCODING follows its content, as after SET.
     Str(Bytes),
+    /// A string whose OBJECT ENCODING follows how it was built.
+    Text(Bytes, TextEncoding),
     List(List),
     Hash(Hash),
     Set(Set),
@@ -22,7 +34,7 @@ impl Value {
     /// The name TYPE reports (and SCAN TYPE filters on).
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Text(..) => "string",
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
@@ -34,6 +46,9 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(bytes) => string_encoding(bytes),
+            Value::Text(_, TextEncoding::Raw) => "raw",
+            Value::Text(bytes, TextEncoding::NotInt) if bytes.len() <= 44 => "embstr",
+            Value::Text(..) => "raw",
             Value::List(list) => list.encoding(),
             Value::Hash(hash) => hash.encoding(),
             Value::Set(set) => set.encoding(),
@@ -44,11 +59,19 @@ impl Value {
     /// Bytes of payload the value holds, for memory accounting.
     pub fn size_bytes(&self) -> usize {
         match self {
-            Value::Str(bytes) => bytes.len(),
+            Value::Str(bytes) | Value::Text(bytes, _) => bytes.len(),
             Value::List(list) => list.size_bytes(),
             Value::Hash(hash) => hash.size_bytes(),
             Value::Set(set) => set.size_bytes(),
             Value::ZSet(zset) => zset.size_bytes(),
+        }
+    }
+
+    /// The bytes of a string value of either kind.
+    pub fn as_string(&self) -> Option<&Bytes> {
+        match self {
+            Value::Str(bytes) | Value::Text(bytes, _) => Some(bytes),
+            _ => None,
         }
     }
 
