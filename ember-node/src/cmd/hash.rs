@@ -11,12 +11,12 @@ use ember_proto::{Frame, Protocol};
 
 use super::args::{parse_f64, parse_i64};
 use super::keys::{glob_match, parse_cursor};
+use super::scan::{ScanArgs, ScanExtra};
 use super::string::format_float;
 use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY};
 use super::{bulk, int, int_len, ok, Args, CmdError, Ctx, DataFn};
 use crate::keyspace::hash::{Conversion, Hash, Pair};
 use crate::keyspace::{Store, Ttl, Value};
-use crate::limits::SCAN_COUNT_MAX;
 
 /// Most results one HRANDFIELD with a negative count may build. Redis accepts any count and
 /// would queue it all in memory; ember refuses past this bound rather than exhaust the node.
@@ -448,50 +448,13 @@ fn random_reply(pairs: Vec<Pair>, with_values: bool, protocol: Protocol) -> Fram
     Frame::Array(frames)
 }
 
-/// HSCAN's options after the cursor.
-#[derive(Debug, PartialEq, Eq)]
-struct ScanOptions {
-    pattern: Option<Bytes>,
-    count: usize,
-    no_values: bool,
-}
-
-impl ScanOptions {
-    /// `[MATCH pattern] [COUNT count] [NOVALUES]` in any order; COUNT must be at least 1.
-    fn parse(args: &mut Args) -> Result<ScanOptions, CmdError> {
-        let mut options = ScanOptions {
-            pattern: None,
-            count: 10,
-            no_values: false,
-        };
-        while !args.is_empty() {
-            if args.flag("MATCH") {
-                let pattern = args.bytes()?;
-                // "*" matches everything: skip the per-field matching, as Redis does.
-                options.pattern = (pattern[..] != b"*"[..]).then_some(pattern);
-            } else if args.flag("COUNT") {
-                let count = args.i64()?;
-                if count < 1 {
-                    return Err(CmdError::Syntax);
-                }
-                options.count = (count as u64).min(SCAN_COUNT_MAX as u64) as usize;
-            } else if args.flag("NOVALUES") {
-                options.no_values = true;
-            } else {
-                return Err(CmdError::Syntax);
-            }
-        }
-        Ok(options)
-    }
-}
-
 /// HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]. A compact hash comes back whole
 /// with cursor 0. As in Redis, the cursor is checked first, then the key (a missing key is an
 /// empty scan whatever the options say), then the options.
 fn hscan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let cursor = parse_cursor(&args.bytes()?)?;
-    let options = ScanOptions::parse(args);
+    let options = ScanArgs::parse(args, ScanExtra::Omit("NOVALUES"));
     let (db, now) = (ctx.db, ctx.now_ms);
     let Some(hash) = read_hash(ctx.store(&key), db, &key, now)? else {
         return Ok(scan_reply(0, Vec::new()));
@@ -507,7 +470,7 @@ fn hscan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
             return;
         }
         found.push(copy(field));
-        if !options.no_values {
+        if !options.omit_values {
             found.push(copy(value));
         }
     });
@@ -583,23 +546,6 @@ mod tests {
             .message()
             .contains("value is out of range"));
         assert!(parse(&["-9223372036854770000"]).is_ok());
-    }
-
-    #[test]
-    fn scan_options_parse() {
-        let parse = |words: &[&str]| {
-            let argv = argv(words);
-            ScanOptions::parse(&mut Args::new(&argv, 0))
-        };
-        let options = parse(&["match", "f*", "COUNT", "5", "novalues"]).unwrap();
-        assert_eq!(options.pattern.as_deref(), Some(&b"f*"[..]));
-        assert_eq!(options.count, 5);
-        assert!(options.no_values);
-        assert_eq!(parse(&["MATCH", "*"]).unwrap().pattern, None);
-        assert_eq!(parse(&["COUNT", "0"]), Err(CmdError::Syntax));
-        assert_eq!(parse(&["COUNT", "x"]), Err(CmdError::NotInteger));
-        assert_eq!(parse(&["COUNT"]), Err(CmdError::Syntax));
-        assert_eq!(parse(&["TYPE", "hash"]), Err(CmdError::Syntax));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use ember_proto::Frame;
 
+use super::scan::{ScanArgs, ScanExtra};
 use super::table::{
     flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, NO_KEYS, ONE_KEY, TWO_KEYS,
 };
@@ -546,13 +547,6 @@ fn keys(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::Array(found))
 }
 
-struct ScanOptions {
-    cursor: u64,
-    pattern: Option<Bytes>,
-    count: usize,
-    type_name: Option<Vec<u8>>,
-}
-
 /// Parses a cursor the way Redis does: an unsigned decimal, nothing else.
 pub fn parse_cursor(bytes: &[u8]) -> Result<u64, CmdError> {
     let text = std::str::from_utf8(bytes).map_err(|_| CmdError::InvalidCursor)?;
@@ -560,35 +554,6 @@ pub fn parse_cursor(bytes: &[u8]) -> Result<u64, CmdError> {
         return Err(CmdError::InvalidCursor);
     }
     text.parse().map_err(|_| CmdError::InvalidCursor)
-}
-
-impl ScanOptions {
-    fn parse(args: &mut Args) -> Result<ScanOptions, CmdError> {
-        let cursor = parse_cursor(&args.bytes()?)?;
-        let mut options = ScanOptions {
-            cursor,
-            pattern: None,
-            count: 10,
-            type_name: None,
-        };
-        while !args.is_empty() {
-            if args.flag("MATCH") {
-                options.pattern = Some(args.bytes()?);
-            } else if args.flag("COUNT") {
-                let count = args.i64()?;
-                if count < 1 {
-                    return Err(CmdError::Syntax);
-                }
-                options.count = (count as u64).min(SCAN_COUNT_MAX as u64) as usize;
-            } else if args.flag("TYPE") {
-                // Redis 7.2 matches nothing for an unknown type name rather than failing.
-                options.type_name = Some(args.bytes()?.to_ascii_lowercase());
-            } else {
-                return Err(CmdError::Syntax);
-            }
-        }
-        Ok(options)
-    }
 }
 
 /// The shard a SCAN cursor is walking: its low 8 bits. Cursors from a server with more shards
@@ -603,11 +568,12 @@ pub fn scan_shard(cursor: u64, shard_count: usize) -> usize {
 /// when one is exhausted, until COUNT keys were visited, so a small database comes back whole
 /// with cursor 0, as Redis users expect.
 fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
-    let options = ScanOptions::parse(args)?;
+    let cursor = parse_cursor(&args.bytes()?)?;
+    let options = ScanArgs::parse(args, ScanExtra::Type)?;
     let shard_count = ctx.shared.shard_count;
     let (db, now) = (ctx.db, ctx.now_ms);
-    let mut shard = scan_shard(options.cursor, shard_count);
-    let mut inner = options.cursor >> 8;
+    let mut shard = scan_shard(cursor, shard_count);
+    let mut inner = cursor >> 8;
     let mut keys = Vec::new();
     let next = loop {
         let store = ctx
@@ -615,7 +581,7 @@ fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
             .find(|s| s.id == shard)
             .expect("SCAN borrows every shard");
         let (next_inner, found) = store.scan(db, inner, options.count, now, |key, value| {
-            let name_ok = options.pattern.as_ref().is_none_or(|p| glob_match(p, key));
+            let name_ok = options.matches(key);
             let type_ok = options
                 .type_name
                 .as_ref()

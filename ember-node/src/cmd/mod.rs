@@ -16,6 +16,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
+pub mod scan;
 pub mod server;
 pub mod set;
 pub mod string;

@@ -12,11 +12,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::args::parse_i64;
 use super::keys::{glob_match, parse_cursor};
+use super::scan::{ScanArgs, ScanExtra};
 use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, ONE_KEY, TWO_KEYS};
 use super::{bulk, int, int_len, Args, CmdError, Ctx, DataFn};
 use crate::keyspace::set::{Set, SetRules};
 use crate::keyspace::{Store, Ttl, Value};
-use crate::limits::SCAN_COUNT_MAX;
 
 /// Most members one SRANDMEMBER with a negative count may return: the reply is built in
 /// memory, so a count the peer sends must not size it unchecked. Positive counts are bounded
@@ -24,7 +24,6 @@ use crate::limits::SCAN_COUNT_MAX;
 const RANDOM_REPEATS_MAX: u64 = 1 << 20;
 
 /// SSCAN's COUNT when none is given, as in Redis.
-const SCAN_COUNT_DEFAULT: usize = 10;
 
 #[allow(clippy::too_many_arguments)]
 const fn cmd(
@@ -355,43 +354,13 @@ fn sdiffstore(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(store_result(ctx, &destination, result))
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct ScanOptions {
-    pattern: Option<Bytes>,
-    count: usize,
-}
-
-impl ScanOptions {
-    /// Parses `[MATCH pattern] [COUNT count]` in any order; COUNT below 1 is a syntax error.
-    fn parse(args: &mut Args) -> Result<ScanOptions, CmdError> {
-        let mut options = ScanOptions {
-            pattern: None,
-            count: SCAN_COUNT_DEFAULT,
-        };
-        while !args.is_empty() {
-            if args.remaining() >= 2 && args.flag("MATCH") {
-                options.pattern = Some(args.bytes()?);
-            } else if args.remaining() >= 2 && args.flag("COUNT") {
-                let count = args.i64()?;
-                if count < 1 {
-                    return Err(CmdError::Syntax);
-                }
-                options.count = count.unsigned_abs().min(SCAN_COUNT_MAX as u64) as usize;
-            } else {
-                return Err(CmdError::Syntax);
-            }
-        }
-        Ok(options)
-    }
-}
-
 /// SSCAN key cursor [MATCH pattern] [COUNT count]. As in Redis, the cursor is checked first,
 /// a missing key answers an empty scan before the options are, and compact encodings return
 /// every member with cursor 0.
 fn sscan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let cursor = parse_cursor(&args.bytes()?)?;
-    let options = ScanOptions::parse(args);
+    let options = ScanArgs::parse(args, ScanExtra::None);
     let (db, now) = (ctx.db, ctx.now_ms);
     let Some(set) = read_set(ctx.store(&key), db, &key, now)? else {
         return Ok(scan_reply(0, Vec::new()));

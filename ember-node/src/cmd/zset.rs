@@ -19,11 +19,11 @@ use std::collections::BTreeSet;
 
 use super::args::{parse_f64, parse_i64};
 use super::keys::{glob_match, parse_cursor};
+use super::scan::{ScanArgs, ScanExtra};
 use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY, TWO_KEYS};
 use super::{bulk, int, int_len, Args, CmdError, Ctx, DataFn};
 use crate::keyspace::zset::{ZSet, ZSetConfig};
 use crate::keyspace::{Ttl, Value};
-use crate::limits::SCAN_COUNT_MAX;
 
 pub use pop::{pop_entries, pop_first, pop_reply, PopEnd};
 
@@ -882,43 +882,6 @@ fn random_entries(zset: &ZSet, count: i64, rng: &mut impl Rng) -> Vec<(Bytes, f6
     ranks.into_iter().map(|rank| zset.get(rank)).collect()
 }
 
-/// ZSCAN's options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ScanOptions {
-    cursor: u64,
-    pattern: Option<Bytes>,
-    count: usize,
-    noscores: bool,
-}
-
-impl ScanOptions {
-    /// Parses the options after the cursor, which the caller has read already.
-    fn parse(args: &mut Args, cursor: u64) -> Result<ScanOptions, CmdError> {
-        let mut options = ScanOptions {
-            cursor,
-            pattern: None,
-            count: 10,
-            noscores: false,
-        };
-        while !args.is_empty() {
-            if args.remaining() >= 2 && args.flag("MATCH") {
-                options.pattern = Some(args.bytes()?);
-            } else if args.remaining() >= 2 && args.flag("COUNT") {
-                let count = args.i64()?;
-                if count < 1 {
-                    return Err(CmdError::Syntax);
-                }
-                options.count = (count as u64).min(SCAN_COUNT_MAX as u64) as usize;
-            } else if args.flag("NOSCORES") {
-                options.noscores = true;
-            } else {
-                return Err(CmdError::Syntax);
-            }
-        }
-        Ok(options)
-    }
-}
-
 /// ZSCAN key cursor [MATCH pattern] [COUNT count] [NOSCORES]: flat [member, score, ...] with
 /// scores as bulk strings in Redis's text form, in both protocols.
 ///
@@ -931,18 +894,18 @@ fn zscan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let Some(zset) = read(ctx, &key)? else {
         return Ok(Frame::Array(vec![bulk("0"), Frame::Array(Vec::new())]));
     };
-    let options = ScanOptions::parse(args, cursor)?;
+    let options = ScanArgs::parse(args, ScanExtra::Omit("NOSCORES"))?;
     let mut items = Vec::new();
     // Each step visits one bucket; cap the steps so a sparse table cannot stall the shard.
     let steps_max = options.count.saturating_mul(10).max(100);
-    let next = zset.scan(options.cursor, options.count, steps_max, |member, score| {
+    let next = zset.scan(cursor, options.count, steps_max, |member, score| {
         let wanted = options
             .pattern
             .as_ref()
             .is_none_or(|p| glob_match(p, member));
         if wanted {
             items.push(bulk(Bytes::copy_from_slice(member)));
-            if !options.noscores {
+            if !options.omit_values {
                 items.push(bulk(format_score(score)));
             }
         }
