@@ -23,8 +23,6 @@ use crate::keyspace::{Store, Ttl, Value};
 /// by the set itself.
 const RANDOM_REPEATS_MAX: u64 = 1 << 20;
 
-/// SSCAN's COUNT when none is given, as in Redis.
-
 #[allow(clippy::too_many_arguments)]
 const fn cmd(
     name: &'static str,
