@@ -16,8 +16,8 @@ use bytes::{Bytes, BytesMut};
 use ember_proto::Frame;
 
 use super::args::parse_i64;
-use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY};
-use super::{int, int_len, Args, CmdError, Ctx, DataFn};
+use super::table::{flag::*, CommandSpec, KeySpec, ONE_KEY};
+use super::{int, int_len, Args, CmdError, Ctx};
 use crate::keyspace::value::TextEncoding;
 use crate::keyspace::{Store, Ttl, Value};
 
@@ -93,31 +93,7 @@ struct Patch<'a> {
     written: BTreeMap<usize, u8>,
 }
 
-#[allow(clippy::too_many_arguments)]
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: DataFn,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "bitmap",
-        arity,
-        flags,
-        keys,
-        route: Route::Keys,
-        summary,
-        complexity,
-        since,
-        handler: Handler::Data(handler),
-        subcommands: &[],
-    }
-}
+super::table::keyed_family!("bitmap");
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("setbit", 4, WRITE | DENYOOM, ONE_KEY, "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "O(1)", setbit),
@@ -752,6 +728,7 @@ fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::table::Handler;
     use crate::server::Shared;
     use ember_proto::Protocol;
     use proptest::prelude::*;

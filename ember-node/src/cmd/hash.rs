@@ -13,8 +13,8 @@ use super::args::{parse_f64, parse_i64};
 use super::keys::{glob_match, parse_cursor};
 use super::scan::{ScanArgs, ScanExtra};
 use super::string::format_float;
-use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY};
-use super::{bulk, int, int_len, ok, Args, CmdError, Ctx, DataFn};
+use super::table::{flag::*, CommandSpec, ONE_KEY};
+use super::{bulk, int, int_len, ok, Args, CmdError, Ctx};
 use crate::keyspace::hash::{Conversion, Hash, Pair};
 use crate::keyspace::{Store, Ttl, Value};
 
@@ -25,31 +25,7 @@ const RANDOM_PICKS_MAX: u64 = 1_000_000;
 /// The widest count HRANDFIELD accepts at all, as in Redis (i64::MIN cannot be negated).
 const RANDOM_COUNT_MAX: i64 = i64::MAX;
 
-#[allow(clippy::too_many_arguments)]
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: DataFn,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "hash",
-        arity,
-        flags,
-        keys,
-        route: Route::Keys,
-        summary,
-        complexity,
-        since,
-        handler: Handler::Data(handler),
-        subcommands: &[],
-    }
-}
+super::table::keyed_family!("hash");
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("hset", -4, WRITE | DENYOOM | FAST, ONE_KEY, "2.0.0", "Creates or modifies the value of a field in a hash.", "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.", hset),
@@ -487,6 +463,7 @@ fn scan_reply(cursor: u64, items: Vec<Frame>) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::table::Handler;
     use crate::server::Shared;
 
     fn argv(words: &[&str]) -> Vec<Bytes> {

@@ -10,36 +10,12 @@ use bytes::Bytes;
 use ember_proto::Frame;
 
 use super::args::parse_i64;
-use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY, TWO_KEYS};
-use super::{blocking, bulk, int, int_len, ok, Args, CmdError, Ctx, DataFn};
+use super::table::{flag::*, CommandSpec, KeySpec, ONE_KEY, TWO_KEYS};
+use super::{blocking, bulk, int, int_len, ok, Args, CmdError, Ctx};
 use crate::keyspace::list::{End, List};
 use crate::keyspace::{Store, Ttl, Value};
 
-#[allow(clippy::too_many_arguments)]
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: DataFn,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "list",
-        arity,
-        flags,
-        keys,
-        route: Route::Keys,
-        summary,
-        complexity,
-        since,
-        handler: Handler::Data(handler),
-        subcommands: &[],
-    }
-}
+super::table::keyed_family!("list");
 
 /// LMPOP's keys follow its `numkeys` argument (index 1).
 const NUMKEYS_AT_1: KeySpec = KeySpec::with_keynum(0, 0, 0, 1);
@@ -625,6 +601,7 @@ fn blmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::table::Handler;
     use crate::server::Shared;
     use ember_proto::Protocol;
 

@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use super::args::parse_i64;
 use super::keys::{glob_match, parse_cursor};
 use super::scan::{ScanArgs, ScanExtra};
-use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, ONE_KEY, TWO_KEYS};
-use super::{bulk, int, int_len, Args, CmdError, Ctx, DataFn};
+use super::table::{flag::*, CommandSpec, KeySpec, ALL_KEYS, ONE_KEY, TWO_KEYS};
+use super::{bulk, int, int_len, Args, CmdError, Ctx};
 use crate::keyspace::set::{Set, SetRules};
 use crate::keyspace::{Store, Ttl, Value};
 
@@ -23,31 +23,7 @@ use crate::keyspace::{Store, Ttl, Value};
 /// by the set itself.
 const RANDOM_REPEATS_MAX: u64 = 1 << 20;
 
-#[allow(clippy::too_many_arguments)]
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: DataFn,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "set",
-        arity,
-        flags,
-        keys,
-        route: Route::Keys,
-        summary,
-        complexity,
-        since,
-        handler: Handler::Data(handler),
-        subcommands: &[],
-    }
-}
+super::table::keyed_family!("set");
 
 /// SINTERCARD's keys follow its numkeys argument (argument 1); it has no fixed key.
 const NUMKEYS_AT_1: KeySpec = KeySpec::with_keynum(0, 0, 0, 1);
@@ -555,6 +531,7 @@ fn difference(ctx: &mut Ctx, keys: &[Bytes], rules: &SetRules) -> Result<Set, Cm
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::table::Handler;
     use crate::server::Shared;
     use ember_proto::Protocol;
     use rand::SeedableRng;

@@ -3,38 +3,12 @@
 use bytes::{Bytes, BytesMut};
 use ember_proto::Frame;
 
-use super::table::{
-    flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, KEY_VALUE_PAIRS, ONE_KEY,
-};
-use super::{int, int_len, ok, Args, CmdError, Ctx, DataFn};
+use super::table::{flag::*, CommandSpec, ALL_KEYS, KEY_VALUE_PAIRS, ONE_KEY};
+use super::{int, int_len, ok, Args, CmdError, Ctx};
 use crate::keyspace::value::TextEncoding;
 use crate::keyspace::{Store, Ttl, Value};
 
-#[allow(clippy::too_many_arguments)]
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: DataFn,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "string",
-        arity,
-        flags,
-        keys,
-        route: Route::Keys,
-        summary,
-        complexity,
-        since,
-        handler: Handler::Data(handler),
-        subcommands: &[],
-    }
-}
+super::table::keyed_family!("string");
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("get", 2, READONLY | FAST, ONE_KEY, "1.0.0", "Returns the string value of a key.", "O(1)", get),

@@ -114,6 +114,39 @@ pub enum Handler {
     Subscription(super::SubscriptionFn),
 }
 
+/// Defines a family's `cmd`: a data command routed by its keys, in `group`. Every family whose
+/// commands all route by key uses it, so the spec's shape is written once.
+macro_rules! keyed_family {
+    ($group:literal) => {
+        #[allow(clippy::too_many_arguments)]
+        const fn cmd(
+            name: &'static str,
+            arity: i32,
+            flags: u32,
+            keys: $crate::cmd::table::KeySpec,
+            since: &'static str,
+            summary: &'static str,
+            complexity: &'static str,
+            handler: $crate::cmd::DataFn,
+        ) -> $crate::cmd::table::CommandSpec {
+            $crate::cmd::table::CommandSpec {
+                name,
+                group: $group,
+                arity,
+                flags,
+                keys,
+                route: $crate::cmd::table::Route::Keys,
+                summary,
+                complexity,
+                since,
+                handler: $crate::cmd::table::Handler::Data(handler),
+                subcommands: &[],
+            }
+        }
+    };
+}
+pub(crate) use keyed_family;
+
 /// Which stores a data command needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {

@@ -20,8 +20,8 @@ use std::collections::BTreeSet;
 use super::args::{parse_f64, parse_i64};
 use super::keys::{glob_match, parse_cursor};
 use super::scan::{ScanArgs, ScanExtra};
-use super::table::{flag::*, CommandSpec, Handler, KeySpec, Route, ONE_KEY, TWO_KEYS};
-use super::{bulk, int, int_len, Args, CmdError, Ctx, DataFn};
+use super::table::{flag::*, CommandSpec, KeySpec, ONE_KEY, TWO_KEYS};
+use super::{bulk, int, int_len, Args, CmdError, Ctx};
 use crate::keyspace::zset::{ZSet, ZSetConfig};
 use crate::keyspace::{Ttl, Value};
 
@@ -43,31 +43,7 @@ const NUMKEYS_SECOND: KeySpec = KeySpec::with_keynum(0, 0, 0, 2);
 /// BZPOPMIN and BZPOPMAX: every argument but the last (the timeout) is a key.
 const KEYS_BEFORE_TIMEOUT: KeySpec = KeySpec::with_keynum(1, -2, 1, 0);
 
-#[allow(clippy::too_many_arguments)]
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: DataFn,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "sorted-set",
-        arity,
-        flags,
-        keys,
-        route: Route::Keys,
-        summary,
-        complexity,
-        since,
-        handler: Handler::Data(handler),
-        subcommands: &[],
-    }
-}
+super::table::keyed_family!("sorted-set");
 
 /// Complexity of the range reads: a descent, then the reply.
 const LOG_PLUS_M: &str = "O(log(N)+M) with N the set's size and M the number of returned members.";
@@ -931,6 +907,7 @@ fn parse_numkeys(args: &mut Args, error: &str) -> Result<usize, CmdError> {
 mod tests {
     use super::*;
     use crate::cmd::table::lookup;
+    use crate::cmd::table::Handler;
     use crate::keyspace::Store;
     use crate::server::Shared;
 
