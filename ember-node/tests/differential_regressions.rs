@@ -191,3 +191,58 @@ fn string_encodings_follow_how_the_string_was_built() {
         }
     }
 }
+
+#[test]
+fn commands_failing_with_wrongtype_and_random_reads_do_not_abort_a_watch() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut c = server.client();
+    let _: () = cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("SADD")
+        .arg("s")
+        .arg("a")
+        .arg("b")
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("WATCH").arg("h").arg("s").query(&mut c).unwrap();
+    assert!(cmd("RPOP").arg("h").query::<Value>(&mut c).is_err());
+    assert!(cmd("RPUSHX")
+        .arg("h")
+        .arg("x")
+        .query::<Value>(&mut c)
+        .is_err());
+    assert!(cmd("ZADD")
+        .arg("s")
+        .arg(1)
+        .arg("m")
+        .query::<Value>(&mut c)
+        .is_err());
+    let _: Value = cmd("SRANDMEMBER").arg("s").query(&mut c).unwrap();
+    let _: Value = cmd("HRANDFIELD").arg("h").query(&mut c).unwrap();
+    let _: Value = cmd("SINTER").arg("s").arg("s").query(&mut c).unwrap();
+    let _: () = cmd("MULTI").query(&mut c).unwrap();
+    let _: String = cmd("PING").query(&mut c).unwrap();
+    let ran: Value = cmd("EXEC").query(&mut c).unwrap();
+    assert!(
+        matches!(ran, Value::Array(_)),
+        "the transaction ran: {ran:?}"
+    );
+}
+
+#[test]
+fn blocking_moves_inside_multi_answer_like_lmove() {
+    let server = Server::start(&[]);
+    let mut raw = server.raw();
+    reply(&mut raw, &["MULTI"], "+OK\r\n");
+    reply(&mut raw, &["BRPOPLPUSH", "l", "t", "0.01"], "+QUEUED\r\n");
+    reply(&mut raw, &["EXEC"], "*1\r\n$-1\r\n");
+    reply(
+        &mut raw,
+        &["BZMPOP", "-1", "1", "k", "MIN", "COUNT", "0"],
+        "-ERR count should be greater than 0\r\n",
+    );
+}

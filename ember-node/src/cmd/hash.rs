@@ -74,7 +74,7 @@ fn write_hash<T>(
     let (db, now) = (ctx.db, ctx.now_ms);
     let store = ctx.store(key);
     let conversion = Conversion::new(&limits, store.hasher().clone());
-    match store.get_mut(db, key, now) {
+    match store.get_mut_as(db, key, now, "hash") {
         Some(Value::Hash(hash)) => {
             let size_before = hash.size_bytes();
             let result = change(hash, &conversion);
@@ -379,7 +379,7 @@ fn hrandfield(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     if read_hash(store, db, &key, now)?.is_none() {
         return Ok(empty);
     }
-    let Some((Value::Hash(hash), rng)) = store.value_and_rng(db, &key, now) else {
+    let Some((Value::Hash(hash), rng)) = store.read_with_rng(db, &key, now) else {
         unreachable!("read_hash found a hash at this key");
     };
     let Some(count) = options.count else {

@@ -202,7 +202,7 @@ fn modify_list<R>(
     let fill = ctx.encoding_limits().list_listpack_size;
     let (db, now) = (ctx.db, ctx.now_ms);
     let store = ctx.store(key);
-    let Some(value) = store.get_mut(db, key, now) else {
+    let Some(value) = store.get_mut_as(db, key, now, "list") else {
         return Ok(None);
     };
     let Value::List(list) = value else {
@@ -558,7 +558,11 @@ fn blocking_move(
     timeout_ms: Option<u64>,
 ) -> Result<Frame, CmdError> {
     if first_list(ctx, std::slice::from_ref(&source))?.is_none() {
-        // Redis answers a timed-out BLMOVE with a null array (`*-1` in RESP2).
+        // Inside MULTI it cannot block and answers like LMOVE (a nil bulk); a real timeout is
+        // a null array (`*-1` in RESP2), as Redis answers.
+        if ctx.waiter.is_none() {
+            return Ok(Frame::Null);
+        }
         return blocking::block(ctx, &[source], timeout_ms, Frame::NullArray);
     }
     blocking::served(ctx);

@@ -166,7 +166,7 @@ fn srandmember(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     if read_set(store, db, &key, now)?.is_none() {
         return Ok(count.map_or(Frame::Null, |_| Frame::Array(Vec::new())));
     }
-    let Some((Value::Set(set), rng)) = store.value_and_rng(db, &key, now) else {
+    let Some((Value::Set(set), rng)) = store.read_with_rng(db, &key, now) else {
         unreachable!("the set was read just before")
     };
     let Some(count) = count else {
@@ -391,7 +391,7 @@ fn change_set<R>(
     now_ms: u64,
     change: impl FnOnce(&mut Set, &mut ChaCha8Rng) -> R,
 ) -> Result<Option<R>, CmdError> {
-    let Some((value, rng)) = store.value_and_rng(db, key, now_ms) else {
+    let Some((value, rng)) = store.value_and_rng_as(db, key, now_ms, "set") else {
         return Ok(None);
     };
     let Value::Set(set) = value else {
@@ -456,7 +456,7 @@ fn set_sizes(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Option<usize>>, CmdErr
 /// time is the same, so it cannot have expired since).
 fn known_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> &'a Set {
     let (db, now) = (ctx.db, ctx.now_ms);
-    match ctx.store(key).get_mut(db, key, now) {
+    match ctx.store(key).peek(db, key, now) {
         Some(Value::Set(set)) => set,
         _ => unreachable!("checked by set_sizes in this command"),
     }

@@ -426,7 +426,7 @@ fn modify<T>(
 ) -> Result<Option<T>, CmdError> {
     let (db, now) = (ctx.db, ctx.now_ms);
     let store = ctx.store(key);
-    let (outcome, before, after, empty) = match store.get_mut(db, key, now) {
+    let (outcome, before, after, empty) = match store.get_mut_as(db, key, now, "zset") {
         None => return Ok(None),
         Some(Value::ZSet(zset)) => {
             let before = zset.size_bytes();
@@ -815,7 +815,7 @@ fn zrandmember(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     } else {
         Frame::Null
     };
-    let Some((value, rng)) = ctx.store(&key).value_and_rng(db, &key, now) else {
+    let Some((value, rng)) = ctx.store(&key).read_with_rng(db, &key, now) else {
         return Ok(empty);
     };
     let Value::ZSet(zset) = value else {

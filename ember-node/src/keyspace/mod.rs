@@ -215,8 +215,7 @@ impl Store {
         self.blocked.count()
     }
 
-    /// A value for writing together with the store's seeded generator, for commands that
-    /// pick at random (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER).
+    /// A value for writing together with the store's seeded generator (SPOP).
     pub fn value_and_rng(
         &mut self,
         db: usize,
@@ -228,6 +227,50 @@ impl Store {
         self.watchers.signal(db, key);
         self.blocked.written(db, key);
         Some((value, &mut self.rng))
+    }
+
+    /// Like `value_and_rng`, but only a value of type `type_name` counts as written: a command
+    /// that fails with WRONGTYPE must not abort a WATCH.
+    pub fn value_and_rng_as(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        type_name: &str,
+    ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
+        if self.peek(db, key, now_ms)?.type_name() != type_name {
+            let value = self.dbs[db].keys.get_mut(key)?;
+            return Some((value, &mut self.rng));
+        }
+        self.value_and_rng(db, key, now_ms)
+    }
+
+    /// A value for reading together with the store's seeded generator (SRANDMEMBER,
+    /// HRANDFIELD, ZRANDMEMBER): no hit or miss is counted and nothing is signalled.
+    pub fn read_with_rng(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<(&Value, &mut ChaCha8Rng)> {
+        self.expire_if_due(db, key, now_ms);
+        let value = self.dbs[db].keys.get(key)?;
+        Some((value, &mut self.rng))
+    }
+
+    /// Like `get_mut`, but only a value of type `type_name` counts as written: a command that
+    /// fails with WRONGTYPE must not abort a WATCH or wake a blocked client.
+    pub fn get_mut_as(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        type_name: &str,
+    ) -> Option<&mut Value> {
+        if self.peek(db, key, now_ms)?.type_name() != type_name {
+            return self.dbs[db].keys.get_mut(key);
+        }
+        self.get_mut(db, key, now_ms)
     }
 
     pub fn exists(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {

@@ -201,8 +201,10 @@ pub(super) fn bzpopmax(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError
 
 /// BZMPOP timeout numkeys key [key ...] MIN | MAX [COUNT count]
 pub(super) fn bzmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
-    let timeout_ms = blocking::parse_timeout(&args.bytes()?)?;
+    // As in Redis, numkeys, the keys, MIN/MAX and COUNT are checked before the timeout.
+    let timeout = args.bytes()?;
     let options = MPopOptions::parse(args)?;
+    let timeout_ms = blocking::parse_timeout(&timeout)?;
     let Some(key) = first_zset(ctx, &options.keys)? else {
         return blocking::block(ctx, &options.keys, timeout_ms, Frame::NullArray);
     };
