@@ -128,7 +128,9 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
         return None;
     }
     let negative = text.starts_with('-');
-    let magnitude = if unsigned.len() > 2 && unsigned[..2].eq_ignore_ascii_case("0x") {
+    // Compare bytes: the text may start with a multi-byte character, where slicing the str
+    // would panic.
+    let magnitude = if unsigned.len() > 2 && unsigned.as_bytes()[..2].eq_ignore_ascii_case(b"0x") {
         parse_hex_float(&unsigned[2..])?
     } else {
         let value: f64 = unsigned.parse().ok()?;
@@ -218,6 +220,13 @@ mod tests {
         assert_eq!(parse_f64(b"1e-400"), None, "underflow is ERANGE");
         assert_eq!(parse_f64(b"0e-400"), Some(0.0));
         assert_eq!(parse_f64(b"--1"), None);
+        assert_eq!(
+            parse_f64("é1".as_bytes()),
+            None,
+            "a multi-byte first character"
+        );
+        assert_eq!(parse_f64("0é".as_bytes()), None);
+        assert_eq!(parse_f64("0xé".as_bytes()), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"1x"), None);
     }
