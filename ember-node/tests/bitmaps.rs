@@ -3,17 +3,8 @@
 
 mod common;
 
-use common::{cmd, Server};
+use common::{cmd, err, Server};
 use redis::{RedisResult, Value};
-
-fn err(result: RedisResult<Value>) -> String {
-    let error = result.expect_err("expected an error reply");
-    format!(
-        "{}: {}",
-        error.code().unwrap_or("?"),
-        error.detail().unwrap_or("")
-    )
-}
 
 fn query(c: &mut redis::Connection, words: &[&str]) -> RedisResult<Value> {
     let mut command = cmd(words[0]);

@@ -9,16 +9,8 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{cmd, exchange, read_until, Server};
+use common::{cmd, exchange, read_until, resp, Server};
 use redis::Value;
-
-fn resp(words: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", words.len()).into_bytes();
-    for word in words {
-        out.extend_from_slice(format!("${}\r\n{word}\r\n", word.len()).as_bytes());
-    }
-    out
-}
 
 /// Sends a command that is expected to block, on its own connection.
 fn send_blocking(server: &Server, words: &[&str]) -> TcpStream {

@@ -4,16 +4,8 @@
 
 mod common;
 
-use common::{cmd, exchange, Server};
+use common::{cmd, exchange, resp, Server};
 use redis::Value;
-
-fn resp(words: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", words.len()).into_bytes();
-    for word in words {
-        out.extend_from_slice(format!("${}\r\n{word}\r\n", word.len()).as_bytes());
-    }
-    out
-}
 
 fn reply(raw: &mut std::net::TcpStream, words: &[&str], expected: &str) {
     let got = exchange(raw, &resp(words), expected.len());

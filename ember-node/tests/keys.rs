@@ -4,17 +4,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{cmd, Server};
-use redis::{RedisResult, Value};
-
-fn err(result: RedisResult<Value>) -> String {
-    let error = result.expect_err("expected an error reply");
-    format!(
-        "{}: {}",
-        error.code().unwrap_or("?"),
-        error.detail().unwrap_or("")
-    )
-}
+use common::{cmd, err, Server};
+use redis::Value;
 
 #[test]
 fn expire_family_with_conditions() {

@@ -6,17 +6,8 @@ mod common;
 
 use std::io::{Read, Write};
 
-use common::{cmd, Server};
+use common::{cmd, err, Server};
 use redis::{Connection, RedisResult, Value};
-
-fn err(result: RedisResult<Value>) -> String {
-    let error = result.expect_err("expected an error reply");
-    format!(
-        "{}: {}",
-        error.code().unwrap_or("?"),
-        error.detail().unwrap_or("")
-    )
-}
 
 fn range(c: &mut Connection, key: &str) -> Vec<String> {
     cmd("LRANGE").arg(key).arg(0).arg(-1).query(c).unwrap()

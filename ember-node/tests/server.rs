@@ -3,17 +3,8 @@
 
 mod common;
 
-use common::{cmd, exchange, Server};
-use redis::{RedisResult, Value};
-
-fn err(result: RedisResult<Value>) -> String {
-    let error = result.expect_err("expected an error reply");
-    format!(
-        "{}: {}",
-        error.code().unwrap_or("?"),
-        error.detail().unwrap_or("")
-    )
-}
+use common::{cmd, err, exchange, Server};
+use redis::Value;
 
 #[test]
 fn ping_echo_time_and_unknown_commands() {

@@ -5,17 +5,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{cmd, Server};
+use common::{cmd, err, Server};
 use redis::{Connection, RedisResult, Value};
-
-fn err(result: RedisResult<Value>) -> String {
-    let error = result.expect_err("expected an error reply");
-    format!(
-        "{}: {}",
-        error.code().unwrap_or("?"),
-        error.detail().unwrap_or("")
-    )
-}
 
 fn run(c: &mut Connection, words: &[&str]) -> RedisResult<Value> {
     let mut command = cmd(words[0]);

@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::{cmd, Server};
-use redis::{RedisResult, Value};
-
-fn err(result: RedisResult<Value>) -> String {
-    let error = result.expect_err("expected an error reply");
-    format!(
-        "{}: {}",
-        error.code().unwrap_or("?"),
-        error.detail().unwrap_or("")
-    )
-}
+use common::{cmd, err, Server};
+use redis::Value;
 
 #[test]
 fn set_get_and_every_set_option() {

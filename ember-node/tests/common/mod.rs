@@ -104,6 +104,25 @@ pub fn closed(stream: &mut TcpStream) -> bool {
     matches!(stream.read(&mut chunk), Ok(0) | Err(_))
 }
 
+/// An expected error reply as "CODE: detail", so assertions read like Redis's error lines.
+pub fn err(result: redis::RedisResult<redis::Value>) -> String {
+    let error = result.expect_err("expected an error reply");
+    format!(
+        "{}: {}",
+        error.code().unwrap_or("?"),
+        error.detail().unwrap_or("")
+    )
+}
+
+/// A request as RESP bytes, for tests that speak the protocol directly.
+pub fn resp(words: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", words.len()).into_bytes();
+    for word in words {
+        out.extend_from_slice(format!("${}\r\n{word}\r\n", word.len()).as_bytes());
+    }
+    out
+}
+
 pub fn cmd(name: &str) -> redis::Cmd {
     redis::cmd(name)
 }
