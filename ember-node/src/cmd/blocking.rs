@@ -59,6 +59,25 @@ pub fn block(
     })))
 }
 
+/// The first of `keys` that holds a value of type `type_name`, in order; WRONGTYPE at the first
+/// key of another type before it, as Redis's blocking pops check. Only looks, so a blocking
+/// attempt that finds nothing writes nothing.
+pub fn first_holding(
+    ctx: &mut Ctx,
+    keys: &[Bytes],
+    type_name: &str,
+) -> Result<Option<Bytes>, CmdError> {
+    let (db, now) = (ctx.db, ctx.now_ms);
+    for key in keys {
+        match ctx.store(key).peek(db, key, now) {
+            None => continue,
+            Some(value) if value.type_name() == type_name => return Ok(Some(key.clone())),
+            Some(_) => return Err(CmdError::WrongType),
+        }
+    }
+    Ok(None)
+}
+
 /// The command found data: take this connection out of the line before popping.
 pub fn served(ctx: &Ctx) {
     if let Some(waiter) = &ctx.waiter {

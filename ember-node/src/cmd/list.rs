@@ -508,27 +508,13 @@ fn lmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     )
 }
 
-/// The first key of `keys` that holds a list, in order; WRONGTYPE at the first key of
-/// another type before it, as Redis's blocking pops check.
-fn first_list(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<Bytes>, CmdError> {
-    let (db, now) = (ctx.db, ctx.now_ms);
-    for key in keys {
-        match ctx.store(key).peek(db, key, now) {
-            None => continue,
-            Some(Value::List(_)) => return Ok(Some(key.clone())),
-            Some(_) => return Err(CmdError::WrongType),
-        }
-    }
-    Ok(None)
-}
-
 /// BLPOP and BRPOP: `[key, element]` from the first non-empty list, blocking until one has
 /// data or the timeout passes (then a null array).
 fn blocking_pop(ctx: &mut Ctx, args: &mut Args, end: End) -> Result<Frame, CmdError> {
     let argv = args.rest();
     let (keys, timeout) = argv.split_at(argv.len() - 1);
     let timeout_ms = blocking::parse_timeout(&timeout[0])?;
-    let Some(key) = first_list(ctx, keys)? else {
+    let Some(key) = blocking::first_holding(ctx, keys, "list")? else {
         return blocking::block(ctx, keys, timeout_ms, Frame::NullArray);
     };
     blocking::served(ctx);
@@ -557,7 +543,7 @@ fn blocking_move(
     to: End,
     timeout_ms: Option<u64>,
 ) -> Result<Frame, CmdError> {
-    if first_list(ctx, std::slice::from_ref(&source))?.is_none() {
+    if blocking::first_holding(ctx, std::slice::from_ref(&source), "list")?.is_none() {
         // Inside MULTI it cannot block and answers like LMOVE (a nil bulk); a real timeout is
         // a null array (`*-1` in RESP2), as Redis answers.
         if ctx.waiter.is_none() {
@@ -594,7 +580,7 @@ fn blmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let timeout = args.bytes()?;
     let options = MpopOptions::parse(args)?;
     let timeout_ms = blocking::parse_timeout(&timeout)?;
-    let Some(key) = first_list(ctx, &options.keys)? else {
+    let Some(key) = blocking::first_holding(ctx, &options.keys, "list")? else {
         return blocking::block(ctx, &options.keys, timeout_ms, Frame::NullArray);
     };
     blocking::served(ctx);

@@ -8,7 +8,6 @@ use ember_proto::{Frame, Protocol};
 use super::{entries_reply, modify, pairs, parse_numkeys, Args, CmdError, Ctx};
 use crate::cmd::args::parse_i64;
 use crate::cmd::blocking;
-use crate::keyspace::Value;
 
 /// What a multi-key pop took: the key it popped from and the entries, in pop order.
 pub type KeyPopped = (Bytes, Vec<(Bytes, f64)>);
@@ -157,26 +156,13 @@ pub(super) fn zmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     }
 }
 
-/// The first of `keys` that holds a sorted set; WRONGTYPE at a key of another type before it.
-fn first_zset(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<Bytes>, CmdError> {
-    let (db, now) = (ctx.db, ctx.now_ms);
-    for key in keys {
-        match ctx.store(key).peek(db, key, now) {
-            None => continue,
-            Some(Value::ZSet(_)) => return Ok(Some(key.clone())),
-            Some(_) => return Err(CmdError::WrongType),
-        }
-    }
-    Ok(None)
-}
-
 /// BZPOPMIN and BZPOPMAX: [key, member, score] from the first non-empty sorted set, blocking
 /// until one has members or the timeout passes (then a null array).
 fn bzpop(ctx: &mut Ctx, args: &mut Args, end: PopEnd) -> Result<Frame, CmdError> {
     let argv = args.rest();
     let (keys, timeout) = argv.split_at(argv.len() - 1);
     let timeout_ms = blocking::parse_timeout(&timeout[0])?;
-    let Some(key) = first_zset(ctx, keys)? else {
+    let Some(key) = blocking::first_holding(ctx, keys, "zset")? else {
         return blocking::block(ctx, keys, timeout_ms, Frame::NullArray);
     };
     blocking::served(ctx);
@@ -205,7 +191,7 @@ pub(super) fn bzmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> 
     let timeout = args.bytes()?;
     let options = MPopOptions::parse(args)?;
     let timeout_ms = blocking::parse_timeout(&timeout)?;
-    let Some(key) = first_zset(ctx, &options.keys)? else {
+    let Some(key) = blocking::first_holding(ctx, &options.keys, "zset")? else {
         return blocking::block(ctx, &options.keys, timeout_ms, Frame::NullArray);
     };
     blocking::served(ctx);
