@@ -354,7 +354,7 @@ impl Connection {
                     watch,
                     waiter: None,
                 };
-                let (outcome, argv) = self.execute_data(spec, request).await;
+                let (outcome, argv) = self.execute_data(spec, request, now_ms).await;
                 let Outcome::Reply(frame) = outcome else {
                     unreachable!("only blocking commands block");
                 };
@@ -559,7 +559,9 @@ impl Connection {
                 watch: None,
                 waiter: waiter_ref,
             };
-            let blocking = match self.execute_data(spec, request).await.0 {
+            // Each attempt runs at its own time: a retry follows a wait.
+            let now_ms = self.local.env.unix_ms();
+            let blocking = match self.execute_data(spec, request, now_ms).await.0 {
                 Outcome::Reply(frame) => return frame,
                 Outcome::Blocked(blocking) => blocking,
             };
@@ -609,20 +611,21 @@ impl Connection {
         }
     }
 
-    /// Runs a data command on the store(s) that own its keys. Gives the arguments back when
-    /// they stayed on this shard; a request sent to another shard keeps a copy only while the
-    /// slow log is on.
+    /// Runs a data command on the store(s) that own its keys, at `now_ms` (read once per
+    /// command, as Redis does). Gives the arguments back when they stayed on this shard; a
+    /// request sent to another shard keeps a copy only while the slow log is on.
     async fn execute_data(
         &mut self,
         spec: &'static CommandSpec,
         request: DataRequest,
+        now_ms: u64,
     ) -> (Outcome, Option<Vec<Bytes>>) {
         let local = &self.local;
         let shards = target_shards(spec, &request.argv, local.shared.shard_count, local.id);
         if let [shard] = shards[..] {
             if shard == local.id {
                 let mut store = local.acquire().await;
-                let outcome = request.run(&local.shared, &mut [&mut *store], local.env.unix_ms());
+                let outcome = request.run(&local.shared, &mut [&mut *store], now_ms);
                 local.put_back(store);
                 return (outcome, Some(request.argv));
             }
@@ -637,7 +640,7 @@ impl Connection {
         let mut stores = local.borrow_many(&shards).await;
         let outcome = {
             let mut refs: Vec<&mut Store> = stores.iter_mut().map(|s| &mut **s).collect();
-            request.run(&local.shared, &mut refs, local.env.unix_ms())
+            request.run(&local.shared, &mut refs, now_ms)
         };
         local.return_many(stores);
         (outcome, Some(request.argv))
