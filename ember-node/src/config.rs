@@ -51,6 +51,31 @@ pub struct ServerConfig {
     /// Entries the slow log keeps.
     #[arg(long, default_value_t = 128)]
     pub slowlog_max_len: usize,
+    /// Directory for the AOF, snapshots and the manifest.
+    #[arg(long, default_value = ".")]
+    pub data_dir: String,
+    /// Log every write to a per-shard append-only file (`--appendonly` or `--appendonly yes`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "yes", default_value = "no", value_parser = parse_yes_no)]
+    pub appendonly: bool,
+    /// When the AOF is fsynced: always (before acknowledging), everysec, or no.
+    #[arg(long, default_value = "everysec")]
+    pub appendfsync: String,
+    /// Automatic snapshots: pairs of "seconds changes" ("3600 1 300 100"); "" for none.
+    #[arg(long, default_value = "")]
+    pub save: String,
+    /// Load an AOF up to its first corrupt record (dropping the rest) instead of refusing
+    /// to start.
+    #[arg(long, num_args = 0..=1, default_missing_value = "yes", default_value = "no", value_parser = parse_yes_no)]
+    pub aof_load_corrupt: bool,
+}
+
+/// yes/no as Redis's configuration writes booleans.
+pub fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("'{text}' is not yes or no")),
+    }
 }
 
 impl Default for ServerConfig {
@@ -66,6 +91,11 @@ impl Default for ServerConfig {
             proto_max_bulk_len: STRING_LEN_MAX_BYTES,
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            data_dir: ".".into(),
+            appendonly: false,
+            appendfsync: "everysec".into(),
+            save: String::new(),
+            aof_load_corrupt: false,
         }
     }
 }
@@ -107,6 +137,7 @@ enum Setting {
     Encoding(usize, i64),
     SlowlogSlowerThan(i64),
     SlowlogMaxLen(usize),
+    Save(Vec<(u64, u64)>),
 }
 
 /// The collection encoding thresholds: (name, Redis's older alias, index into `encoding`).
@@ -139,11 +170,17 @@ pub struct RuntimeConfig {
     slowlog_max_len: AtomicUsize,
     /// Indexed like ENCODING_PARAMETERS.
     encoding: [std::sync::atomic::AtomicI64; 8],
+    appendonly: bool,
+    appendfsync: String,
+    dir: String,
+    save: Mutex<Vec<(u64, u64)>>,
 }
 
 const PARAMETERS: &[&str] = &[
+    "appendfsync",
     "appendonly",
     "bind",
+    "dir",
     "databases",
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
@@ -193,7 +230,16 @@ impl RuntimeConfig {
             slowlog_max_len: AtomicUsize::new(config.slowlog_max_len),
             encoding: encoding_values(&EncodingLimits::default())
                 .map(std::sync::atomic::AtomicI64::new),
+            appendonly: config.appendonly,
+            appendfsync: config.appendfsync.to_ascii_lowercase(),
+            dir: config.data_dir.clone(),
+            save: Mutex::new(crate::persist::parse_save(&config.save).unwrap_or_default()),
         }
+    }
+
+    /// The snapshot schedule: (seconds, changes) pairs.
+    pub fn save_points(&self) -> Vec<(u64, u64)> {
+        self.save.lock().expect("config lock").clone()
     }
 
     /// The slow log threshold in microseconds; negative disables the log.
@@ -245,7 +291,9 @@ impl RuntimeConfig {
 
     fn get(&self, name: &str) -> String {
         match name {
-            "appendonly" => "no".into(),
+            "appendonly" => if self.appendonly { "yes" } else { "no" }.into(),
+            "appendfsync" => self.appendfsync.clone(),
+            "dir" => self.dir.clone(),
             "bind" => self.bind.clone(),
             "databases" => DATABASES_MAX.to_string(),
             "hz" => self.hz().to_string(),
@@ -256,7 +304,7 @@ impl RuntimeConfig {
                 .requirepass()
                 .map(|p| String::from_utf8_lossy(&p).into_owned())
                 .unwrap_or_default(),
-            "save" => String::new(),
+            "save" => crate::persist::format_save(&self.save_points()),
             "timeout" => self.timeout_s().to_string(),
             "slowlog-log-slower-than" => self.slowlog_slower_than_us().to_string(),
             "slowlog-max-len" => self.slowlog_max_len().to_string(),
@@ -311,6 +359,7 @@ impl RuntimeConfig {
                 self.slowlog_slower_than_us.store(us, Ordering::Relaxed)
             }
             Setting::SlowlogMaxLen(len) => self.slowlog_max_len.store(len, Ordering::Relaxed),
+            Setting::Save(points) => *self.save.lock().expect("config lock") = points,
         }
     }
 }
@@ -371,6 +420,7 @@ fn parse_setting(name: &str, value: &[u8]) -> Result<Setting, String> {
         "slowlog-max-len" => {
             Setting::SlowlogMaxLen(in_range(parse_integer(value)?, 0, i64::MAX)? as usize)
         }
+        "save" => Setting::Save(crate::persist::parse_save(&String::from_utf8_lossy(value))?),
         "list-max-listpack-size" | "list-max-ziplist-size" => {
             let size = in_range(parse_integer(value)?, i32::MIN as i64, i32::MAX as i64)?;
             Setting::Encoding(7, size)

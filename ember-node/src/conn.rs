@@ -96,6 +96,7 @@ pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
     let (reader, writer) = conn.into_split();
     let mut connection = Connection {
         stash: BytesMut::new(),
+        wrote: false,
         local: local.clone(),
         client,
         reader,
@@ -111,6 +112,9 @@ pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
 struct Connection {
     /// Input that arrived while a blocking command waited; parsed after it answers.
     stash: BytesMut,
+    /// A write ran since the replies were last flushed: with `appendfsync always` they wait
+    /// for its records to be durable.
+    wrote: bool,
     local: Rc<ShardLocal>,
     client: std::sync::Arc<ClientEntry>,
     reader: ember_net::ConnReader,
@@ -150,6 +154,7 @@ impl Connection {
             let outcome = self
                 .execute_buffered(session, &mut input, &mut output)
                 .await;
+            self.sync_writes().await?;
             self.flush(&mut output).await?;
             outcome?;
             if input.len() > QUERY_BUFFER_MAX_BYTES {
@@ -251,10 +256,24 @@ impl Connection {
                 self.stash.clear();
             }
             if output.len() >= REPLY_BUFFER_FLUSH_BYTES {
+                self.sync_writes().await?;
                 self.flush(output).await?;
             }
         }
         Ok(())
+    }
+
+    /// With `appendfsync always`, waits until the writes whose replies are about to go out
+    /// are durable. Err (the connection closes unanswered) when the node is stopping.
+    async fn sync_writes(&mut self) -> Result<(), String> {
+        if !std::mem::take(&mut self.wrote) {
+            return Ok(());
+        }
+        let persist = &self.local.shared.persist;
+        if !persist.appendonly || persist.fsync != crate::persist::FsyncPolicy::Always {
+            return Ok(());
+        }
+        persist.wait_durable().await
     }
 
     /// Looks the command up, checks arity and authentication, then queues it (inside MULTI)
@@ -270,6 +289,15 @@ impl Connection {
         if !session.authenticated && !spec.has(flag::NO_AUTH) {
             session.transaction.flag_error();
             return CmdError::NoAuth.to_frame().into();
+        }
+        if !spec.has(flag::LOADING) && self.local.shared.persist.is_loading() {
+            session.transaction.flag_error();
+            return CmdError::Raw("LOADING Redis is loading the dataset in memory".into())
+                .to_frame()
+                .into();
+        }
+        if spec.has(flag::WRITE) || spec.has(flag::BLOCKING) || spec.name == "exec" {
+            self.wrote = true;
         }
         let in_multi = session.transaction.queue.is_some();
         if in_multi && !RUN_INSIDE_MULTI.contains(&spec.name) {
@@ -376,7 +404,77 @@ impl Connection {
                 };
                 (replies, Some(argv))
             }
+            Handler::Persistence => (self.persistence(session, spec, &argv).await, Some(argv)),
             Handler::Container | Handler::Exec => unreachable!("resolved or handled by dispatch"),
+        }
+    }
+
+    /// SAVE, BGSAVE, BGREWRITEAOF and SHUTDOWN.
+    async fn persistence(
+        &mut self,
+        session: &mut Session,
+        spec: &'static CommandSpec,
+        argv: &[Bytes],
+    ) -> Replies {
+        let shared = self.local.shared.clone();
+        let env = self.local.env.clone();
+        match spec.name {
+            "save" => match crate::persist::save::save_all(env, shared, false).await {
+                Ok(()) => simple("OK").into(),
+                Err(reason) => CmdError::Err(reason).to_frame().into(),
+            },
+            "bgsave" => self.start_background_save(argv, false).into(),
+            "bgrewriteaof" => self.start_background_save(argv, true).into(),
+            "shutdown" => {
+                let options = match crate::cmd::persistence::parse_shutdown(argv) {
+                    Ok(options) => options,
+                    Err(error) => return error.to_frame().into(),
+                };
+                match crate::server::shutdown(env, shared, options).await {
+                    Ok(()) => {
+                        // The node is stopping; the client sees the connection close.
+                        session.closing = true;
+                        Replies::Many(Vec::new())
+                    }
+                    Err(reason) => {
+                        tracing::warn!(%reason, "SHUTDOWN refused");
+                        CmdError::Err("Errors trying to SHUTDOWN. Check logs.".into())
+                            .to_frame()
+                            .into()
+                    }
+                }
+            }
+            other => unreachable!("{other} is not a persistence command"),
+        }
+    }
+
+    /// BGSAVE [SCHEDULE] and BGREWRITEAOF: start a snapshot of every shard and answer at once.
+    fn start_background_save(&self, argv: &[Bytes], rewrite: bool) -> Frame {
+        let shared = self.local.shared.clone();
+        let schedule = match &argv[1..] {
+            [] => false,
+            [word] if !rewrite && word.eq_ignore_ascii_case(b"schedule") => true,
+            _ => return CmdError::Syntax.to_frame(),
+        };
+        if shared.persist.saving.load(Ordering::Acquire) {
+            if rewrite {
+                shared.persist.save_scheduled.store(true, Ordering::Release);
+                return simple("Background append only file rewriting scheduled");
+            }
+            if schedule {
+                shared.persist.save_scheduled.store(true, Ordering::Release);
+                return simple("Background saving scheduled");
+            }
+            return CmdError::Err("Background save already in progress".into()).to_frame();
+        }
+        let env = self.local.env.clone();
+        self.local.env.spawn(async move {
+            let _ = crate::persist::save::save_all(env, shared, rewrite).await;
+        });
+        if rewrite {
+            simple("Background append only file rewriting started")
+        } else {
+            simple("Background saving started")
         }
     }
 
@@ -448,6 +546,10 @@ impl Connection {
         shards.dedup();
         let mut stores = local.borrow_many(&shards).await;
         let mut refs: Vec<&mut Store> = stores.iter_mut().map(|s| &mut **s).collect();
+        // The AOF replays the whole transaction or none of it.
+        for store in refs.iter_mut() {
+            store.journal.open_group();
+        }
         let now_ms = local.env.unix_ms();
         for (db, key) in &transaction.watched {
             let shard = shard_of_key(key, shard_count);
@@ -471,6 +573,10 @@ impl Connection {
             }
             Frame::Array(replies)
         };
+        for store in refs.iter_mut() {
+            store.journal.close_group();
+            crate::persist::log::hand_over(&local.shared, store);
+        }
         drop(refs);
         local.return_many(stores);
         session.transaction.end();
@@ -530,6 +636,14 @@ impl Connection {
                     Outcome::Reply(frame) => frame.into(),
                     Outcome::Blocked(blocking) => blocking.timeout_reply.into(),
                 }
+            }
+            Handler::Persistence => {
+                // BGSAVE and BGREWRITEAOF may be queued; they start the save and answer.
+                let reply = match queued.spec.name {
+                    "bgsave" => self.start_background_save(&queued.argv, false),
+                    _ => self.start_background_save(&queued.argv, true),
+                };
+                reply.into()
             }
             Handler::Container | Handler::Exec => unreachable!("never queued"),
         }
@@ -671,7 +785,7 @@ fn deliver(
 }
 
 /// Finds the command (and subcommand) and checks arity, with Redis's errors.
-fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, usize), CmdError> {
+pub fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, usize), CmdError> {
     let Some(spec) = lookup(&argv[0]) else {
         return Err(CmdError::UnknownCommand {
             name: argv[0].clone(),

@@ -11,7 +11,7 @@ pub fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "server" => server(ctx, out),
         "clients" => clients(ctx, out),
         "memory" => memory(ctx, out),
-        "persistence" => persistence(out),
+        "persistence" => persistence(ctx, out),
         "stats" => stats(ctx, out),
         "replication" => replication(out),
         "cpu" => cpu(out),
@@ -79,8 +79,46 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
     );
 }
 
-fn persistence(out: &mut String) {
-    out.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n");
+fn persistence(ctx: &mut Ctx, out: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let persist = &ctx.shared.persist;
+    let saving = persist.saving.load(Relaxed);
+    let status = |ok: bool| if ok { "ok" } else { "err" };
+    let changes = persist.total_changes() - persist.changes_at_last_save.load(Relaxed);
+    let aof_ok = persist.failure().is_none();
+    let _ = write!(
+        out,
+        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\nloading_loaded_keys:{}\r\nloading_duration_ms:{}\r\n\
+         rdb_changes_since_last_save:{changes}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
+         rdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_saves:{}\r\n\
+         aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_rewrites:{}\r\n\
+         aof_last_bgrewrite_status:{}\r\naof_last_write_status:{}\r\naof_fsync_policy:{}\r\n",
+        u8::from(persist.is_loading()),
+        persist.loaded_keys.load(Relaxed),
+        persist.load_duration_ms.load(Relaxed),
+        u8::from(saving),
+        persist.last_save_unix_ms.load(Relaxed) / 1000,
+        status(persist.last_save_ok.load(Relaxed)),
+        persist.last_save_duration_ms.load(Relaxed) / 1000,
+        persist.saves.load(Relaxed),
+        u8::from(persist.appendonly),
+        u8::from(saving && persist.appendonly),
+        persist.aof_rewrites.load(Relaxed),
+        status(persist.last_save_ok.load(Relaxed)),
+        status(aof_ok),
+        persist.fsync.name(),
+    );
+    if persist.appendonly {
+        let size: u64 = persist
+            .shards
+            .iter()
+            .map(|s| s.aof_bytes.load(Relaxed))
+            .sum();
+        let _ = write!(
+            out,
+            "aof_current_size:{size}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n"
+        );
+    }
 }
 
 fn stats(ctx: &mut Ctx, out: &mut String) {

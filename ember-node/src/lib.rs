@@ -17,6 +17,7 @@ pub mod error;
 pub mod info;
 pub mod keyspace;
 pub mod limits;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod shard;

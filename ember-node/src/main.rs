@@ -20,13 +20,33 @@ fn main() {
     let config = ServerConfig::parse();
     let env = ember_net::Env::production(None);
     let result = ember_net::run_production(env.clone(), move |env| async move {
-        let (started, accept) = ember_node::server::start(env, config).await?;
+        let (started, accept) = ember_node::server::start(env.clone(), config).await?;
         // Tests and scripts read this line to learn the port when started with --port 0.
         println!("ember listening on {}", started.addr);
+        let shared = started.shared.clone();
+        env.clone().spawn(async move {
+            // SIGINT or SIGTERM: stop as SHUTDOWN does (saving if a schedule is set).
+            wait_for_signal().await;
+            tracing::info!("signal received");
+            let options = ember_node::cmd::persistence::ShutdownOptions {
+                save: None,
+                force: true,
+            };
+            let _ = ember_node::server::shutdown(env, shared, options).await;
+        });
         accept.await
     });
     if let Err(error) = result {
         eprintln!("ember-server: {error}");
         std::process::exit(1);
+    }
+}
+
+async fn wait_for_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }

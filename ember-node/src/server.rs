@@ -64,6 +64,7 @@ pub struct Shared {
     pub process_id: u32,
     pub run_id: String,
     pub simulated: bool,
+    pub persist: crate::persist::Persist,
 }
 
 impl Shared {
@@ -83,6 +84,7 @@ impl Shared {
             process_id: 0,
             run_id: "0".repeat(40),
             simulated: true,
+            persist: crate::persist::Persist::disabled(shard_count),
         }
     }
 }
@@ -115,6 +117,11 @@ pub async fn start(
             format!("--host '{}' is not an IP address", config.host),
         )
     })?;
+    let persist = crate::persist::Persist::new(&config, shard_count)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    persist
+        .last_save_unix_ms
+        .store(env.unix_ms(), Ordering::Relaxed);
     let listener = env.bind(SocketAddr::new(host, config.port)).await?;
     let addr = listener.local_addr()?;
     let mut run_id_rng = env.rng("run-id");
@@ -135,9 +142,14 @@ pub async fn start(
         process_id: std::process::id(),
         run_id,
         simulated: env.is_simulated(),
+        persist,
     });
+    crate::persist::recover::prepare_dir(&env, &shared)
+        .await
+        .map_err(io::Error::other)?;
     let peers = start_shards(&env, &shared);
-    let accept = accept_loop(env, listener, peers);
+    env.spawn(crate::persist::save::schedule(env.clone(), shared.clone()));
+    let accept = accept_loop(env, listener, peers, shared.clone());
     Ok((Started { addr, shared }, accept))
 }
 
@@ -168,14 +180,28 @@ fn start_shards(env: &Env, shared: &Arc<Shared>) -> Arc<Vec<ShardPeer>> {
     peers
 }
 
+/// Accepts connections until the node stops: Ok after SHUTDOWN or a signal, Err when a
+/// persistence failure (or a start-up error) stopped it.
 async fn accept_loop(
     env: Env,
     listener: ember_net::Listener,
     peers: Arc<Vec<ShardPeer>>,
+    shared: Arc<Shared>,
 ) -> io::Result<()> {
     let mut next = 0usize;
     loop {
-        let (conn, _addr) = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            _ = stopped(&shared) => {
+                shared.persist.drain(&env).await;
+                return match shared.persist.failure() {
+                    Some(reason) => Err(io::Error::other(reason)),
+                    None => Ok(()),
+                };
+            }
+            accepted = listener.accept() => accepted,
+        };
+        let (conn, _addr) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Running out of descriptors must not end the server; back off and retry.
@@ -202,4 +228,48 @@ async fn accept_loop(
             return Err(io::Error::other(format!("shard {shard} stopped")));
         }
     }
+}
+
+/// Resolves once the node has been asked to stop.
+async fn stopped(shared: &Shared) {
+    loop {
+        let notified = shared.persist.stop.notified();
+        if shared.persist.is_stopping() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// Stops the node gracefully: snapshot first when asked (or when a save schedule is set
+/// and SHUTDOWN did not say NOSAVE), then stop accepting; the accept loop waits for the
+/// AOF writers to write and fsync what is queued. Err when the snapshot failed and FORCE
+/// was not given: the node keeps running.
+pub async fn shutdown(
+    env: Env,
+    shared: Arc<Shared>,
+    options: crate::cmd::persistence::ShutdownOptions,
+) -> Result<(), String> {
+    let save = options
+        .save
+        .unwrap_or_else(|| !shared.config.save_points().is_empty());
+    if save && !shared.persist.is_loading() {
+        // A save already running finishes first; then this one runs.
+        while shared.persist.saving.load(Ordering::Acquire) {
+            env.sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let saved = crate::persist::save::save_all(env, shared.clone(), false).await;
+        if let Err(reason) = saved {
+            if !options.force {
+                return Err(reason);
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    shared
+        .persist
+        .shutdown_requested
+        .store(true, Ordering::Release);
+    shared.persist.request_stop();
+    Ok(())
 }

@@ -58,11 +58,16 @@ pub enum Outcome {
 impl DataRequest {
     /// Runs the handler over `stores` and turns its error into an error reply.
     pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Outcome {
-        let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
-        ctx.watch = self.watch.clone();
-        ctx.waiter = self.waiter.clone();
-        let mut args = Args::new(&self.argv, self.skip);
-        match (self.handler)(&mut ctx, &mut args) {
+        let (result, propagate) = {
+            let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
+            ctx.watch = self.watch.clone();
+            ctx.waiter = self.waiter.clone();
+            let mut args = Args::new(&self.argv, self.skip);
+            let result = (self.handler)(&mut ctx, &mut args);
+            (result, ctx.propagate.take())
+        };
+        crate::persist::log::after_command(shared, stores, self.db, &self.argv, propagate);
+        match result {
             Ok(frame) => Outcome::Reply(frame),
             Err(CmdError::Blocked(blocking)) => Outcome::Blocked(blocking),
             Err(error) => Outcome::Reply(error.to_frame()),
@@ -185,11 +190,12 @@ pub async fn run(
     inbox: Inbox,
 ) {
     let (mut messages, mut returns) = inbox;
-    let store = Store::new(
+    let mut store = Store::new(
         id,
         env.hash_state(&format!("store-{id}")),
         env.rng(&format!("store-{id}")),
     );
+    store.journal.set_on(shared.persist.appendonly);
     let local = Rc::new(ShardLocal {
         id,
         env: env.clone(),
@@ -204,7 +210,7 @@ pub async fn run(
             pump.put_back(store);
         }
     });
-    env.spawn(expire_loop(local.clone()));
+    env.spawn(start(local.clone()));
     while let Some(message) = messages.recv().await {
         handle(&local, message).await;
     }
@@ -235,6 +241,40 @@ async fn handle(local: &Rc<ShardLocal>, message: ShardMsg) {
     }
 }
 
+/// Loads the shard's data, then starts its AOF writer, its snapshot service and active
+/// expiry. A load that fails stops the node with the reason.
+async fn start(local: Rc<ShardLocal>) {
+    let env = local.env.clone();
+    let persist = &local.shared.persist;
+    match crate::persist::recover::start_shard(&local).await {
+        Ok(aof) => {
+            if let Some(aof) = aof {
+                let writer =
+                    crate::persist::writer::run(env.clone(), local.shared.clone(), local.id, aof);
+                env.spawn(writer);
+            }
+        }
+        Err(reason) => {
+            persist.fail(reason);
+            return;
+        }
+    }
+    persist.shard_loaded();
+    let inbox = persist.save_inboxes[local.id]
+        .lock()
+        .expect("inbox lock")
+        .take();
+    if let Some(mut requests) = inbox {
+        let saver = local.clone();
+        env.spawn(async move {
+            while let Some(reply) = requests.recv().await {
+                let _ = reply.send(crate::persist::save::save_shard(&saver).await);
+            }
+        });
+    }
+    expire_loop(local).await;
+}
+
 /// Active expiry: every 1/hz seconds, sample keys with a TTL and delete the dead ones, within
 /// a share of the tick (by the Env clock). With no TTLs the tick does no work.
 async fn expire_loop(local: Rc<ShardLocal>) {
@@ -249,6 +289,7 @@ async fn expire_loop(local: Rc<ShardLocal>) {
         let now_ms = env.unix_ms();
         store.active_expire(now_ms, &mut || env.now().duration_since(started) >= budget);
         store.prune_watchers();
+        crate::persist::log::hand_over(&local.shared, &mut store);
         local.put_back(store);
     }
 }

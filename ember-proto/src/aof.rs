@@ -211,11 +211,17 @@ pub fn classify_tail(tail: &Bytes, offset: usize, damage: AofDamage) -> AofEnd {
 /// The payload length `record` encodes to, or `None` if it breaks a limit. The node
 /// checks this before applying a command, because `encode_record` asserts it.
 pub fn record_payload_len(record: &AofRecord) -> Option<usize> {
-    if record.argv.is_empty() || record.argv.len() > AOF_ARGC_MAX {
+    command_payload_len(&record.argv)
+}
+
+/// The payload length of the record of `argv`, or `None` if it breaks a limit.
+pub fn command_payload_len<A: AsRef<[u8]>>(argv: &[A]) -> Option<usize> {
+    if argv.is_empty() || argv.len() > AOF_ARGC_MAX {
         return None;
     }
-    let mut length = 1 + varint_len(u32::try_from(record.argv.len()).ok()?);
-    for argument in &record.argv {
+    let mut length = 1 + varint_len(u32::try_from(argv.len()).ok()?);
+    for argument in argv {
+        let argument = argument.as_ref();
         if argument.len() > AOF_ARGUMENT_MAX_BYTES {
             return None;
         }
@@ -229,16 +235,23 @@ pub fn record_payload_len(record: &AofRecord) -> Option<usize> {
 
 /// Appends one record. Panics if the record breaks a limit: see `record_payload_len`.
 pub fn encode_record(record: &AofRecord, out: &mut BytesMut) {
-    let payload_len = record_payload_len(record).expect("an AOF record within the limits");
+    encode_command(record.db, &record.argv, out);
+}
+
+/// Appends the record of `argv` run in `db`, without building an `AofRecord`. Panics if
+/// the record breaks a limit: see `command_payload_len`.
+pub fn encode_command<A: AsRef<[u8]>>(db: u8, argv: &[A], out: &mut BytesMut) {
+    let payload_len = command_payload_len(argv).expect("an AOF record within the limits");
     assert!(payload_len >= AOF_PAYLOAD_MIN_BYTES);
     let start = out.len();
     out.reserve(AOF_RECORD_HEADER_BYTES + payload_len);
     out.put_u32_le(payload_len as u32);
     // The CRC is patched in once the payload is written, so it is hashed in place.
     out.put_u32_le(0);
-    out.put_u8(record.db);
-    put_varint(record.argv.len() as u32, out);
-    for argument in &record.argv {
+    out.put_u8(db);
+    put_varint(argv.len() as u32, out);
+    for argument in argv {
+        let argument = argument.as_ref();
         put_varint(argument.len() as u32, out);
         out.put_slice(argument);
     }

@@ -7,7 +7,7 @@
 //! ```text
 //! file    = header | block* | footer_block                  (nothing after the footer)
 //! header  = "EMBERSNP" | version u16 LE | shard u16 LE | created_unix_ms u64 LE
-//!           | header_crc u32 LE                              (CRC32C of the 20 bytes before)
+//!           | aof_epoch u64 LE | header_crc u32 LE                              (CRC32C of the 28 bytes before)
 //! block   = length u32 LE | crc u32 LE | payload             (CRC32C of the payload)
 //! payload = 0x01 | entry+                                    (an entries block)
 //!         | 0x02 | entry_count u64 LE | block_count u64 LE | blocks_crc u32 LE  (footer)
@@ -44,8 +44,8 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"EMBERSNP";
 /// The one layout version this code reads and writes.
 pub const SNAPSHOT_VERSION: u16 = 1;
 
-/// The header: magic, version, shard, creation time and its CRC.
-pub const SNAPSHOT_HEADER_BYTES: usize = 8 + 2 + 2 + 8 + 4;
+/// The header: magic, version, shard, creation time, AOF epoch and its CRC.
+pub const SNAPSHOT_HEADER_BYTES: usize = 8 + 2 + 2 + 8 + 8 + 4;
 
 /// The bytes before each block's payload: its length and its CRC32C.
 pub const SNAPSHOT_BLOCK_HEADER_BYTES: usize = 8;
@@ -87,6 +87,9 @@ const KIND_ZSET: u8 = 4;
 pub struct SnapshotHeader {
     pub shard: u16,
     pub created_unix_ms: u64,
+    /// The epoch of the append-only file that continues this snapshot (0 without one):
+    /// recovery replays that file's records on top of the snapshot.
+    pub aof_epoch: u64,
 }
 
 /// A value as clients see it, whatever the keyspace's internal encoding.
@@ -190,6 +193,7 @@ impl SnapshotWriter {
         output.put_u16_le(SNAPSHOT_VERSION);
         output.put_u16_le(header.shard);
         output.put_u64_le(header.created_unix_ms);
+        output.put_u64_le(header.aof_epoch);
         output.put_u32_le(crc32c::crc32c(&output));
         assert_eq!(output.len(), SNAPSHOT_HEADER_BYTES);
         let mut block = BytesMut::with_capacity(SNAPSHOT_BLOCK_TARGET_BYTES);
@@ -381,6 +385,7 @@ fn read_header(data: &Bytes) -> Result<SnapshotHeader, SnapshotError> {
     };
     let shard = cursor.u16_le().ok_or_else(truncated)?;
     let created_unix_ms = cursor.u64_le().ok_or_else(truncated)?;
+    let aof_epoch = cursor.u64_le().ok_or_else(truncated)?;
     let stored = cursor.u32_le().ok_or_else(truncated)?;
     assert_eq!(cursor.position(), SNAPSHOT_HEADER_BYTES);
     let computed = crc32c::crc32c(&data[..SNAPSHOT_HEADER_BYTES - 4]);
@@ -391,6 +396,7 @@ fn read_header(data: &Bytes) -> Result<SnapshotHeader, SnapshotError> {
     Ok(SnapshotHeader {
         shard,
         created_unix_ms,
+        aof_epoch,
     })
 }
 
@@ -528,6 +534,38 @@ fn entry_encoded_len(entry: &SnapshotEntry) -> Option<usize> {
     };
     let total = head.checked_add(value)?;
     (total <= SNAPSHOT_ENTRY_MAX_BYTES).then_some(total)
+}
+
+/// One entry on its own, followed by the CRC32C of its bytes: how a whole key travels in
+/// an AOF record (a cross-shard write logged as its effect). `None` if the entry is over
+/// the limits.
+pub fn encode_entry_blob(entry: &SnapshotEntry) -> Option<Bytes> {
+    let entry_len = entry_encoded_len(entry)?;
+    let mut out = BytesMut::with_capacity(entry_len + 4);
+    encode_entry(entry, &mut out);
+    let crc = crc32c::crc32c(&out);
+    out.put_u32_le(crc);
+    Some(out.freeze())
+}
+
+/// Reads back what `encode_entry_blob` wrote: the checksum must verify and the entry must
+/// fill the blob exactly. Offsets in errors are relative to the blob.
+pub fn decode_entry_blob(blob: &Bytes) -> Result<SnapshotEntry, SnapshotError> {
+    let Some(body_len) = blob.len().checked_sub(4) else {
+        return Err(error(0, SnapshotErrorKind::EntryTruncated));
+    };
+    let stored = u32::from_le_bytes(blob[body_len..].try_into().expect("four bytes"));
+    let computed = crc32c::crc32c(&blob[..body_len]);
+    if stored != computed {
+        let kind = SnapshotErrorKind::HeaderChecksumMismatch { stored, computed };
+        return Err(error(body_len, kind));
+    }
+    let mut cursor = Cursor::new(blob, 0, body_len);
+    let entry = decode_entry(&mut cursor)?;
+    if cursor.position() != body_len {
+        return Err(error(cursor.position(), SnapshotErrorKind::EntryTruncated));
+    }
+    Ok(entry)
 }
 
 fn blob_len(bytes: &Bytes) -> Option<usize> {
@@ -782,6 +820,7 @@ fn frame_as_block(payload: &[u8], entry_count: u64) -> Bytes {
     let header = SnapshotHeader {
         shard: 7,
         created_unix_ms: 1,
+        aof_epoch: 3,
     };
     let mut out = BytesMut::from(&SnapshotWriter::new(header).output[..]);
     let mut block = BytesMut::with_capacity(1 + payload.len());
@@ -805,6 +844,7 @@ mod tests {
         SnapshotHeader {
             shard: 3,
             created_unix_ms: 1_700_000_000_000,
+            aof_epoch: 0,
         }
     }
 
@@ -835,6 +875,7 @@ mod tests {
         let mut expected = BytesMut::new();
         expected.put_slice(b"EMBERSNP\x01\x00\x03\x00");
         expected.put_u64_le(1_700_000_000_000);
+        expected.put_u64_le(0);
         expected.put_u32_le(crc32c::crc32c(&expected));
         let footer = b"\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
         expected.put_u32_le(footer.len() as u32);
@@ -842,6 +883,20 @@ mod tests {
         expected.put_slice(footer);
         assert_eq!(data, expected.freeze());
         assert_eq!(load_all(data).map(|(_, entries)| entries.len()), Ok(0));
+    }
+
+    #[test]
+    fn entry_blobs_round_trip_and_refuse_damage() {
+        let mut value = entry("k", SnapshotValue::List(vec![Bytes::from_static(b"a")]));
+        value.expire_at_ms = Some(9);
+        let blob = encode_entry_blob(&value).expect("small");
+        assert_eq!(decode_entry_blob(&blob), Ok(value));
+        for cut in 0..blob.len() {
+            assert!(decode_entry_blob(&blob.slice(..cut)).is_err());
+        }
+        let mut flipped = BytesMut::from(&blob[..]);
+        flipped[3] ^= 1;
+        assert!(decode_entry_blob(&flipped.freeze()).is_err());
     }
 
     #[test]

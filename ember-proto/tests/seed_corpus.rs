@@ -36,6 +36,7 @@ fn snapshot_file() -> Bytes {
     let header = SnapshotHeader {
         shard: 1,
         created_unix_ms: 1_700_000_000_000,
+        aof_epoch: 1,
     };
     let mut writer = SnapshotWriter::new(header);
     let mut out = BytesMut::new();
@@ -88,7 +89,8 @@ fn write_seed_corpora() {
     write_seeds("aof_replay", &aof, &aof[8..8 + payload_len]);
     let snapshot = snapshot_file();
     // The one entries block's payload after its tag; the footer block is 8 + 21 bytes.
-    let entries = &snapshot[24 + 8 + 1..snapshot.len() - 29];
+    let entries =
+        &snapshot[ember_proto::snapshot::SNAPSHOT_HEADER_BYTES + 8 + 1..snapshot.len() - 29];
     write_seeds("snapshot_load", &snapshot, entries);
 }
 

@@ -47,9 +47,12 @@ fn entry() -> impl Strategy<Value = SnapshotEntry> {
 }
 
 fn header() -> impl Strategy<Value = SnapshotHeader> {
-    (any::<u16>(), any::<u64>()).prop_map(|(shard, created_unix_ms)| SnapshotHeader {
-        shard,
-        created_unix_ms,
+    (any::<u16>(), any::<u64>(), any::<u64>()).prop_map(|(shard, created_unix_ms, aof_epoch)| {
+        SnapshotHeader {
+            shard,
+            created_unix_ms,
+            aof_epoch,
+        }
     })
 }
 
@@ -105,10 +108,11 @@ fn multi_block() -> (Bytes, Vec<usize>) {
     let header = SnapshotHeader {
         shard: 1,
         created_unix_ms: 2,
+        aof_epoch: 0,
     };
     let data = write(header, &entries);
     let mut offsets = Vec::new();
-    let mut offset = 24;
+    let mut offset = ember_proto::snapshot::SNAPSHOT_HEADER_BYTES;
     while offset < data.len() {
         offsets.push(offset);
         let length = u32::from_le_bytes(data[offset..offset + 4].try_into().unwrap());
@@ -158,6 +162,7 @@ fn every_truncation_and_every_bit_flip_is_refused() {
     let header = SnapshotHeader {
         shard: 9,
         created_unix_ms: 7,
+        aof_epoch: 9,
     };
     let data = write(header, &entries);
     for cut in 0..data.len() {

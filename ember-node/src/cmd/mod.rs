@@ -15,6 +15,7 @@ pub mod connection;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod persistence;
 pub mod pubsub;
 pub mod scan;
 pub mod server;
@@ -44,6 +45,9 @@ pub struct Ctx<'s, 't> {
     pub watch: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The connection's place in line on keys; given only to blocking commands outside MULTI.
     pub waiter: Option<std::sync::Arc<crate::keyspace::blocking::Waiter>>,
+    /// How the command is written to the AOF when replaying its arguments would not redo
+    /// what it did (SPOP's random picks): one command whose keys live with its first key.
+    pub propagate: Option<Vec<Bytes>>,
     stores: &'s mut [&'t mut Store],
 }
 
@@ -63,6 +67,7 @@ impl<'s, 't> Ctx<'s, 't> {
             shared,
             watch: None,
             waiter: None,
+            propagate: None,
             stores,
         }
     }

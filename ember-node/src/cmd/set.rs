@@ -128,6 +128,9 @@ fn spop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let store = ctx.store(&key);
     let Some(count) = count else {
         let popped = change_set(store, db, &key, now, |set, rng| set.pop_random(rng))?;
+        if let Some(member) = &popped {
+            ctx.propagate = Some(vec![Bytes::from_static(b"SREM"), key, member.clone()]);
+        }
         return Ok(popped.map_or(Frame::Null, Frame::Bulk));
     };
     let popped = change_set(store, db, &key, now, |set, rng| {
@@ -139,7 +142,13 @@ fn spop(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
             set.pop_many(count, rng, &rules)
         }
     })?;
-    Ok(set_reply(popped.unwrap_or_default()))
+    let popped = popped.unwrap_or_default();
+    if !popped.is_empty() {
+        let mut srem = vec![Bytes::from_static(b"SREM"), key];
+        srem.extend(popped.iter().cloned());
+        ctx.propagate = Some(srem);
+    }
+    Ok(set_reply(popped))
 }
 
 /// SPOP's count: a non-negative integer; anything else is Redis's "out of range" error.

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use ember_proto::Frame;
 
 use super::{
-    bitmap, connection, hash, keys, list, pubsub, server, set, string, transaction, zset, DataFn,
-    SessionFn,
+    bitmap, connection, hash, keys, list, persistence, pubsub, server, set, string, transaction,
+    zset, DataFn, SessionFn,
 };
 
 pub mod flag {
@@ -112,6 +112,9 @@ pub enum Handler {
     Exec,
     /// SUBSCRIBE and friends: several reply frames.
     Subscription(super::SubscriptionFn),
+    /// SAVE, BGSAVE, BGREWRITEAOF and SHUTDOWN, which the connection runs itself (they wait
+    /// for shards to write their files).
+    Persistence,
 }
 
 /// Defines a family's `cmd`: a data command routed by its keys, in `group`. Every family whose
@@ -292,13 +295,14 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 11] = [
+        let families: [&'static [CommandSpec]; 12] = [
             bitmap::COMMANDS,
             transaction::COMMANDS,
             pubsub::COMMANDS,
             string::COMMANDS,
             keys::COMMANDS,
             server::COMMANDS,
+            persistence::COMMANDS,
             connection::COMMANDS,
             list::COMMANDS,
             hash::COMMANDS,
@@ -471,7 +475,10 @@ mod tests {
             );
             match spec.handler {
                 Handler::Container => assert!(!spec.subcommands.is_empty(), "{}", spec.name),
-                Handler::Session(_) | Handler::Exec | Handler::Subscription(_) => {
+                Handler::Session(_)
+                | Handler::Exec
+                | Handler::Subscription(_)
+                | Handler::Persistence => {
                     assert_eq!(spec.route, Route::None, "{}", spec.name)
                 }
                 Handler::Data(_) => assert_ne!(spec.route, Route::None, "{}", spec.name),

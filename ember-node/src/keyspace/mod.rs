@@ -7,7 +7,9 @@
 //! cycle samples only keys that can expire and costs nothing for keys without one.
 
 pub mod blocking;
+pub mod cut;
 pub mod hash;
+pub mod journal;
 pub mod list;
 pub mod set;
 pub mod table;
@@ -90,6 +92,10 @@ pub struct Store {
     rng: ChaCha8Rng,
     used_bytes: usize,
     pub stats: StoreStats,
+    /// What the running command wrote, and records for the AOF.
+    pub journal: journal::Journal,
+    /// A snapshot in progress.
+    cut: Option<Box<cut::Cut>>,
 }
 
 /// What one run of the active expiry cycle did.
@@ -117,6 +123,8 @@ impl Store {
             rng,
             used_bytes: 0,
             stats: StoreStats::default(),
+            journal: journal::Journal::default(),
+            cut: None,
         }
     }
 
@@ -149,6 +157,7 @@ impl Store {
         if due {
             self.delete(db, key);
             self.stats.expired_keys += 1;
+            self.journal.append(db, &[b"DEL", key]);
         }
         due
     }
@@ -172,7 +181,7 @@ impl Store {
         // Only a key that exists can be modified through here; a lookup of a missing key is
         // not a write for WATCH or for blocked clients.
         if self.dbs[db].keys.contains(key) {
-            self.watchers.signal(db, key);
+            self.written_key(db, key);
             self.blocked.written(db, key);
         }
         self.db(db).keys.get_mut(key)
@@ -223,9 +232,12 @@ impl Store {
         now_ms: u64,
     ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
         self.expire_if_due(db, key, now_ms);
-        let value = self.dbs[db].keys.get_mut(key)?;
-        self.watchers.signal(db, key);
+        if !self.dbs[db].keys.contains(key) {
+            return None;
+        }
+        self.written_key(db, key);
         self.blocked.written(db, key);
+        let value = self.dbs[db].keys.get_mut(key)?;
         Some((value, &mut self.rng))
     }
 
@@ -287,7 +299,7 @@ impl Store {
                 return;
             }
         }
-        self.watchers.signal(db, key);
+        self.written_key(db, key);
         self.blocked.written(db, key);
         let added = key.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
         let database = self.db(db);
@@ -321,15 +333,22 @@ impl Store {
     }
 
     fn delete(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Value)> {
+        if !self.dbs[db].keys.contains(key) {
+            return None;
+        }
+        self.written_key(db, key);
         let database = self.db(db);
         let (stored, value) = database.keys.remove(key)?;
-        self.watchers.signal(db, key);
-        let database = self.db(db);
         database.expires.remove(key);
         let size = stored.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
         assert!(self.used_bytes >= size);
         self.used_bytes -= size;
         Some((stored, value))
+    }
+
+    /// Whether `key` is in `db`, dead or alive (no expiry check).
+    pub fn contains_key(&self, db: usize, key: &[u8]) -> bool {
+        self.dbs[db].keys.contains(key)
     }
 
     /// The key's expiry time, for a key the caller knows is live.
@@ -344,7 +363,7 @@ impl Store {
             return false;
         };
         let stored = stored.clone();
-        self.watchers.signal(db, key);
+        self.written_key(db, key);
         let database = self.db(db);
         match at {
             Some(at) => {
@@ -361,6 +380,9 @@ impl Store {
     /// are touched, and clients blocked on keys that now hold values are woken, as in Redis.
     pub fn swap_db(&mut self, first: usize, second: usize) {
         assert!(first < DATABASES_MAX && second < DATABASES_MAX);
+        self.save_db_before_write(first);
+        self.save_db_before_write(second);
+        self.journal.touch_whole();
         for (db, other) in [(first, second), (second, first)] {
             for key in self.watchers.keys(db) {
                 if self.dbs[db].keys.contains(&key) || self.dbs[other].keys.contains(&key) {
@@ -383,6 +405,11 @@ impl Store {
         self.dbs[db].keys.len()
     }
 
+    /// Keys in every database.
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(|db| db.keys.len()).sum()
+    }
+
     pub fn expires_len(&self, db: usize) -> usize {
         self.dbs[db].expires.len()
     }
@@ -393,6 +420,8 @@ impl Store {
 
     /// Empties one database and returns its tables so the caller may free them off the hot path.
     pub fn flush_db(&mut self, db: usize) -> Vec<Vec<(Bytes, Value)>> {
+        self.save_db_before_write(db);
+        self.journal.touch_whole();
         let keys = &self.dbs[db].keys;
         self.watchers.signal_existing(db, |key| keys.contains(key));
         let database = self.db(db);
@@ -504,9 +533,173 @@ impl Store {
             if self.delete(db, &key).is_some() {
                 self.stats.expired_keys += 1;
                 expired += 1;
+                self.journal.append(db, &[b"DEL", &key[..]]);
             }
         }
         (samples, expired)
+    }
+}
+
+/// Persistence: the write hook, snapshots of a live store, loading and moving keys.
+impl Store {
+    /// Every write path calls this before it changes `key`: a snapshot in progress saves
+    /// the old value first, WATCH is told, and the journal notes the key.
+    fn written_key(&mut self, db: usize, key: &[u8]) {
+        self.save_before_write(db, key);
+        self.watchers.signal(db, key);
+        self.journal.touch(db, key);
+    }
+
+    fn save_before_write(&mut self, db: usize, key: &[u8]) {
+        let Some(cut) = self.cut.as_mut() else {
+            return;
+        };
+        if !cut.take_pending(db, key) {
+            return;
+        }
+        let database = &self.dbs[db];
+        if let Some((stored, value)) = database.keys.get_key_value(key) {
+            let at = database.expires.get(key).copied();
+            cut.write(db, stored.clone(), value, at);
+        }
+    }
+
+    /// Saves every key of `db` a snapshot still has to write (before FLUSHDB or SWAPDB).
+    fn save_db_before_write(&mut self, db: usize) {
+        if self.cut.is_none() {
+            return;
+        }
+        let keys: Vec<Bytes> = self.dbs[db].keys.iter().map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            self.save_before_write(db, &key);
+        }
+    }
+
+    /// Starts a snapshot of what the store holds now.
+    pub fn begin_cut(&mut self, header: ember_proto::snapshot::SnapshotHeader) {
+        assert!(self.cut.is_none(), "one snapshot at a time");
+        let mut listed = Vec::new();
+        let mut pending = Vec::with_capacity(DATABASES_MAX);
+        for (db, database) in self.dbs.iter().enumerate() {
+            let mut keys = Table::new(self.hasher.clone());
+            for (key, _) in database.keys.iter() {
+                listed.push((db as u8, key.clone()));
+                keys.insert_shared(key.clone(), ());
+            }
+            pending.push(keys);
+        }
+        self.cut = Some(Box::new(cut::Cut::new(header, listed, pending)));
+    }
+
+    /// Writes up to `keys_max` more keys of the snapshot in progress and returns the bytes
+    /// finished so far, and whether every key is written.
+    pub fn cut_step(&mut self, keys_max: usize) -> (Vec<Bytes>, bool) {
+        let cut = self.cut.as_mut().expect("a snapshot is in progress");
+        for _ in 0..keys_max {
+            let Some((db, key)) = cut.next_pending() else {
+                break;
+            };
+            let database = &self.dbs[db as usize];
+            if let Some(value) = database.keys.get(&key) {
+                let at = database.expires.get(&key).copied();
+                cut.write(db as usize, key, value, at);
+            }
+        }
+        (cut.take_chunks(), cut.is_listed_done())
+    }
+
+    /// Ends the snapshot: its last bytes, or why it failed.
+    pub fn finish_cut(&mut self) -> Result<Bytes, String> {
+        let mut cut = self.cut.take().expect("a snapshot is in progress");
+        if let Some(error) = cut.error.take() {
+            return Err(error);
+        }
+        let mut rest = bytes::BytesMut::new();
+        for chunk in cut.take_chunks() {
+            rest.extend_from_slice(&chunk);
+        }
+        rest.extend_from_slice(&cut.finish());
+        Ok(rest.freeze())
+    }
+
+    /// Forgets what loading wrote: replayed writes are not logged or counted again.
+    pub fn forget_writes(&mut self) {
+        self.journal.take_touched();
+        self.journal.take_changes();
+    }
+
+    pub fn abort_cut(&mut self) {
+        self.cut = None;
+    }
+
+    /// Loads one snapshot entry as it was, dead or alive: recovery replays the AOF with
+    /// expiry off, then sweeps (`sweep_expired`).
+    pub fn load_entry(
+        &mut self,
+        entry: ember_proto::snapshot::SnapshotEntry,
+        limits: &EncodingLimits,
+    ) {
+        let db = entry.db as usize;
+        let Some(value) = cut::from_snapshot(entry.value, limits, &self.hasher) else {
+            return;
+        };
+        let ttl = entry.expire_at_ms.map_or(Ttl::Clear, Ttl::At);
+        self.insert(db, &entry.key, value, ttl, 0);
+    }
+
+    /// The key's value and expiry, as a snapshot entry (an AOF record of a key's contents).
+    pub fn entry_of(&self, db: usize, key: &[u8]) -> Option<ember_proto::snapshot::SnapshotEntry> {
+        let database = &self.dbs[db];
+        let (stored, value) = database.keys.get_key_value(key)?;
+        Some(ember_proto::snapshot::SnapshotEntry {
+            db: db as u8,
+            key: stored.clone(),
+            expire_at_ms: database.expires.get(key).copied(),
+            value: cut::to_snapshot(value),
+        })
+    }
+
+    /// Deletes every key whose time has passed, logging each delete; the count.
+    pub fn sweep_expired(&mut self, now_ms: u64) -> usize {
+        let mut swept = 0;
+        for db in 0..DATABASES_MAX {
+            let dead: Vec<Bytes> = self.dbs[db]
+                .expires
+                .iter()
+                .filter(|(_, &at)| now_ms > at)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in dead {
+                if self.delete(db, &key).is_some() {
+                    self.journal.append(db, &[b"DEL", &key[..]]);
+                    swept += 1;
+                }
+            }
+        }
+        swept
+    }
+
+    /// Empties the store, handing out every key with its value and expiry.
+    pub fn drain(&mut self) -> Vec<(usize, Bytes, Value, Option<u64>)> {
+        let mut entries = Vec::new();
+        for db in 0..DATABASES_MAX {
+            let expires: Vec<(Bytes, u64)> = self.dbs[db]
+                .expires
+                .iter()
+                .map(|(k, &at)| (k.clone(), at))
+                .collect();
+            let mut at_of = Table::new(self.hasher.clone());
+            for (key, at) in expires {
+                at_of.insert_shared(key, at);
+            }
+            for bucket in self.flush_db(db) {
+                for (key, value) in bucket {
+                    let at = at_of.get(&key).copied();
+                    entries.push((db, key, value, at));
+                }
+            }
+        }
+        entries
     }
 }
 

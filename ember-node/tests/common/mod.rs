@@ -9,12 +9,50 @@ use std::time::Duration;
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The data directory made for this server, unless the test passed its own.
+    _data: Option<TempDir>,
+}
+
+/// A directory removed when dropped, unique to this process and call.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("ember-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Server {
+    /// Starts a server with its own empty data directory (unless `extra` names one).
     pub fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
-            .args(["--port", "0"])
+        let data = (!extra.contains(&"--data-dir")).then(TempDir::new);
+        let mut server = Server::spawn(extra, data.as_ref().map(TempDir::path));
+        server._data = data;
+        server
+    }
+
+    fn spawn(extra: &[&str], data_dir: Option<&str>) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ember-server"));
+        command.args(["--port", "0"]);
+        if let Some(dir) = data_dir {
+            command.args(["--data-dir", dir]);
+        }
+        let mut child = command
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -32,7 +70,29 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .parse()
             .expect("an address");
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            _data: None,
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit by itself and gives its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn url(&self) -> String {

@@ -1,0 +1,188 @@
+//! What a finished command writes to the AOF of each shard it touched.
+//!
+//! - A command whose keys all live on one shard (or that acts on each shard alone, as
+//!   FLUSHALL does) is logged as itself, rewritten where replaying it as sent would not redo
+//!   it: relative TTLs become absolute (the key's resulting state is logged: `SET .. PXAT`,
+//!   `PEXPIREAT`, `PERSIST` or `DEL`), a blocking pop becomes the pop it performed, and
+//!   SPOP becomes the SREM of what it popped (`Ctx::propagate`).
+//! - A command whose keys span shards (RENAME, SUNIONSTORE, MSET ...) is logged on each
+//!   shard as the new contents of the keys it touched there: an `EMBER.PUT` of the whole
+//!   entry or a `DEL`, grouped so they replay together.
+//!
+//! Replay runs with expiry off and sweeps afterwards, so a key that expired between two
+//! records is deleted by the `DEL` logged when it expired, as it was live.
+
+use bytes::Bytes;
+
+use crate::cmd::table::Route;
+use crate::keyspace::Store;
+use crate::server::Shared;
+use crate::slot::shard_of_key;
+
+/// Logs what the command `argv`, run in `db`, did to each of `stores`, and hands the
+/// records to the shards' writers.
+pub fn after_command(
+    shared: &Shared,
+    stores: &mut [&mut Store],
+    db: usize,
+    argv: &[Bytes],
+    propagate: Option<Vec<Bytes>>,
+) {
+    let mut single_shard: Option<bool> = None;
+    for store in stores.iter_mut() {
+        let changes = store.journal.take_changes();
+        if changes > 0 {
+            let log = &shared.persist.shards[store.id];
+            log.changes
+                .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (touched, whole) = store.journal.take_touched();
+        if store.journal.is_on() && (!touched.is_empty() || whole) {
+            let owns_rewrite = propagate
+                .as_ref()
+                .and_then(|p| p.get(1))
+                .is_some_and(|key| shard_of_key(key, shared.shard_count) == store.id);
+            if owns_rewrite {
+                store
+                    .journal
+                    .append(db, propagate.as_deref().expect("checked"));
+            } else if *single_shard.get_or_insert_with(|| on_one_shard(shared, argv)) {
+                log_as_command(store, db, argv, &touched);
+            } else {
+                log_effects(store, &touched);
+            }
+        }
+        hand_over(shared, store);
+    }
+}
+
+/// Gives the store's finished records to its shard's writer.
+pub fn hand_over(shared: &Shared, store: &mut Store) {
+    if let Some(records) = store.journal.take_records() {
+        shared.persist.shards[store.id].push(records);
+    }
+}
+
+/// Whether replaying `argv` on one shard's data alone redoes it.
+fn on_one_shard(shared: &Shared, argv: &[Bytes]) -> bool {
+    let Ok((spec, _)) = crate::conn::resolve(argv) else {
+        return false;
+    };
+    match spec.route {
+        Route::AllShards => true,
+        Route::Keys => {
+            let mut shards = spec
+                .key_positions(argv)
+                .into_iter()
+                .map(|i| shard_of_key(&argv[i], shared.shard_count));
+            match shards.next() {
+                Some(first) => shards.all(|shard| shard == first),
+                None => true,
+            }
+        }
+        Route::None => true,
+    }
+}
+
+fn log_as_command(store: &mut Store, db: usize, argv: &[Bytes], touched: &[(usize, Bytes)]) {
+    let name = argv[0].to_ascii_lowercase();
+    let first_touched = touched.first().map(|(_, key)| key.clone());
+    let b = |text: &'static str| Bytes::from_static(text.as_bytes());
+    let rewritten: Vec<Bytes> = match name.as_slice() {
+        b"set" | b"setex" | b"psetex" => string_state(store, db, &argv[1]),
+        b"getex" | b"expire" | b"pexpire" | b"expireat" | b"pexpireat" => {
+            ttl_state(store, db, &argv[1])
+        }
+        b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => {
+            let Some(key) = first_touched else { return };
+            let pop = match name.as_slice() {
+                b"blpop" => "LPOP",
+                b"brpop" => "RPOP",
+                b"bzpopmin" => "ZPOPMIN",
+                _ => "ZPOPMAX",
+            };
+            vec![b(pop), key]
+        }
+        b"blmove" => {
+            let mut lmove = vec![b("LMOVE")];
+            lmove.extend_from_slice(&argv[1..5]);
+            lmove
+        }
+        b"brpoplpush" => vec![b("RPOPLPUSH"), argv[1].clone(), argv[2].clone()],
+        b"blmpop" | b"bzmpop" => {
+            // BLMPOP timeout numkeys key... rest: pops from the touched key only.
+            let Some(key) = first_touched else { return };
+            let numkeys = std::str::from_utf8(&argv[2])
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0);
+            let rest = argv.get(3 + numkeys..).unwrap_or_default();
+            let command = if name.as_slice() == b"blmpop" {
+                "LMPOP"
+            } else {
+                "ZMPOP"
+            };
+            let mut pop = vec![b(command), b("1"), key];
+            pop.extend_from_slice(rest);
+            pop
+        }
+        _ => argv.to_vec(),
+    };
+    store.journal.append(db, &rewritten);
+}
+
+/// A string key's state after a SET with any options: SET with an absolute expiry, or DEL.
+fn string_state(store: &Store, db: usize, key: &Bytes) -> Vec<Bytes> {
+    let Some(entry) = store.entry_of(db, key) else {
+        return vec![Bytes::from_static(b"DEL"), key.clone()];
+    };
+    let ember_proto::snapshot::SnapshotValue::Str(value) = entry.value else {
+        unreachable!("SET leaves a string");
+    };
+    let mut set = vec![Bytes::from_static(b"SET"), key.clone(), value];
+    if let Some(at) = entry.expire_at_ms {
+        set.push(Bytes::from_static(b"PXAT"));
+        set.push(Bytes::from(at.to_string()));
+    }
+    set
+}
+
+/// A key's TTL state after a command that set or cleared it: PEXPIREAT, PERSIST or DEL.
+fn ttl_state(store: &Store, db: usize, key: &Bytes) -> Vec<Bytes> {
+    if !store.contains_key(db, key) {
+        return vec![Bytes::from_static(b"DEL"), key.clone()];
+    }
+    match store.expire_at(db, key) {
+        Some(at) => vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            key.clone(),
+            Bytes::from(at.to_string()),
+        ],
+        None => vec![Bytes::from_static(b"PERSIST"), key.clone()],
+    }
+}
+
+/// Logs the touched keys' new contents, as one group.
+fn log_effects(store: &mut Store, touched: &[(usize, Bytes)]) {
+    let mut seen: Vec<(usize, &Bytes)> = Vec::with_capacity(touched.len());
+    store.journal.open_group();
+    for (db, key) in touched {
+        if seen.contains(&(*db, key)) {
+            continue;
+        }
+        seen.push((*db, key));
+        match store.entry_of(*db, key) {
+            Some(entry) => {
+                let blob = ember_proto::snapshot::encode_entry_blob(&entry)
+                    .expect("a value the keyspace holds fits the snapshot limits");
+                store
+                    .journal
+                    .append(*db, &[Bytes::from_static(super::AOF_PUT), blob]);
+            }
+            None => store
+                .journal
+                .append(*db, &[Bytes::from_static(b"DEL"), key.clone()]),
+        }
+    }
+    store.journal.close_group();
+}

@@ -1,0 +1,431 @@
+//! Start-up: load each shard's snapshot, then replay its AOFs from the snapshot's epoch on.
+//!
+//! Replay runs with expiry off (every record applies as it did when it was written) and
+//! then sweeps keys whose time has passed, logging their deletes. A torn tail (a crash
+//! mid-write) is cut back to the last whole record, with a warning; so is a group of
+//! records cut before its end. Damage with valid records after it is corruption: start-up
+//! stops with an error naming the file and byte offset, unless `--aof-load-corrupt yes`
+//! says to load the records before it and cut the rest.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use ember_net::Env;
+use ember_proto::aof::{read_records, AofEnd, AofRecord, AOF_RECORD_HEADER_BYTES};
+use ember_proto::snapshot::{decode_entry_blob, SnapshotReader};
+use ember_proto::Protocol;
+
+use super::writer::AofFile;
+use super::{aof_header, aof_path, save::rotated_epoch, snapshot_path, MANIFEST};
+use crate::cmd::table::Handler;
+use crate::cmd::{Args, Ctx};
+use crate::keyspace::journal::{GROUP_CLOSE, GROUP_OPEN};
+use crate::keyspace::Store;
+use crate::server::Shared;
+use crate::shard::ShardLocal;
+
+/// Records (or snapshot entries) applied between yields, so connections get -LOADING
+/// promptly while a shard loads.
+const ITEMS_PER_YIELD: usize = 1024;
+
+/// One AOF as read from disk.
+struct AofLog {
+    path: PathBuf,
+    epoch: u64,
+    records: Vec<AofRecord>,
+    /// Where to cut the file: a torn tail, an unfinished group, or (when allowed) corruption.
+    cut_to: Option<usize>,
+}
+
+/// Loads this shard's files into its store and opens its AOF for appending (when on).
+pub async fn start_shard(local: &ShardLocal) -> Result<Option<AofFile>, String> {
+    let env = &local.env;
+    let shared = &local.shared;
+    let persist = &shared.persist;
+    let dir = persist.dir.clone();
+    let id = local.id;
+    if let Some(count) = read_manifest(env, &dir).await? {
+        if count != shared.shard_count && has_shard_files(env, &dir).await {
+            return Err(format!(
+                "{} was written by {count} shards; start with --shards {count}",
+                dir.display()
+            ));
+        }
+    }
+    let started = env.now();
+    let aof_epoch_min = load(local, &dir).await?;
+    let store = local.acquire().await;
+    let loaded = store.total_keys() as u64;
+    local.put_back(store);
+    persist.loaded_keys.fetch_add(loaded, Ordering::Relaxed);
+    persist.load_duration_ms.fetch_max(
+        env.now().duration_since(started).as_millis() as u64,
+        Ordering::Relaxed,
+    );
+    let aof = match aof_epoch_min {
+        Some(current) => Some(open_current(env, shared, id, current).await?),
+        None => None,
+    };
+    let mut store = local.acquire().await;
+    let swept = store.sweep_expired(env.unix_ms());
+    super::log::hand_over(shared, &mut store);
+    local.put_back(store);
+    if swept > 0 {
+        tracing::info!(
+            shard = id,
+            swept,
+            "keys that expired while down were deleted"
+        );
+    }
+    Ok(aof)
+}
+
+/// Loads the snapshot and the AOFs; with the AOF on, gives the epoch and length the
+/// current AOF should continue from.
+///
+/// The store is taken a batch at a time, so INFO (which may run while loading) gets in.
+async fn load(local: &ShardLocal, dir: &Path) -> Result<Option<Current>, String> {
+    let env = &local.env;
+    let shared = &local.shared;
+    let persist = &shared.persist;
+    let id = local.id;
+    let limits = shared.config.encoding_limits();
+    let snapshot = snapshot_path(dir, id);
+    let mut snapshot_epoch = 0;
+    if env.exists(&snapshot).await {
+        let data = env
+            .read(&snapshot)
+            .await
+            .map_err(|e| format!("reading {}: {e}", snapshot.display()))?;
+        let invalid =
+            |e: ember_proto::snapshot::SnapshotError| format!("{}: {e}", snapshot.display());
+        let (header, mut reader) = SnapshotReader::new(Bytes::from(data)).map_err(invalid)?;
+        snapshot_epoch = header.aof_epoch;
+        let mut loaded = 0usize;
+        let mut done = false;
+        while !done {
+            let mut store = local.acquire().await;
+            let batch = (|| {
+                for _ in 0..ITEMS_PER_YIELD {
+                    let Some(entry) = reader.next().map_err(invalid)? else {
+                        return Ok(true);
+                    };
+                    store.load_entry(entry, &limits);
+                    loaded += 1;
+                }
+                Ok::<bool, String>(false)
+            })();
+            store.forget_writes();
+            local.put_back(store);
+            done = batch?;
+            tokio::task::yield_now().await;
+        }
+        tracing::info!(shard = id, keys = loaded, "snapshot loaded");
+    }
+    if !persist.appendonly {
+        return Ok(None);
+    }
+    let logs = read_logs(env, shared, id, dir, snapshot_epoch).await?;
+    let mut applied = 0usize;
+    let mut refused = 0usize;
+    for log in &logs {
+        for batch in log.records.chunks(ITEMS_PER_YIELD) {
+            let mut store = local.acquire().await;
+            let result = (|| {
+                for record in batch {
+                    if !apply_record(shared, &mut store, record, &log.path)? {
+                        refused += 1;
+                    }
+                    applied += 1;
+                }
+                Ok::<(), String>(())
+            })();
+            store.forget_writes();
+            local.put_back(store);
+            result?;
+            tokio::task::yield_now().await;
+        }
+        if let Some(cut_to) = log.cut_to {
+            env.truncate(&log.path, cut_to as u64)
+                .await
+                .map_err(|e| format!("cutting {} to {cut_to} bytes: {e}", log.path.display()))?;
+        }
+    }
+    if refused > 0 {
+        tracing::warn!(
+            shard = id,
+            refused,
+            "AOF records answered with an error on replay"
+        );
+    }
+    if applied > 0 {
+        tracing::info!(shard = id, records = applied, "AOF replayed");
+    }
+    let current_path = aof_path(dir, id);
+    let current = logs.iter().find(|log| log.path == current_path);
+    let next_epoch = logs.iter().map(|log| log.epoch + 1).max().unwrap_or(1);
+    Ok(Some(match current {
+        Some(log) => Current::Existing(log.epoch),
+        None => Current::Create(next_epoch.max(snapshot_epoch).max(1)),
+    }))
+}
+
+enum Current {
+    /// `shard-i.aof` holds this epoch: append to it.
+    Existing(u64),
+    /// Create `shard-i.aof` at this epoch.
+    Create(u64),
+}
+
+async fn open_current(
+    env: &Env,
+    shared: &Shared,
+    id: usize,
+    current: Current,
+) -> Result<AofFile, String> {
+    let dir = &shared.persist.dir;
+    let path = aof_path(dir, id);
+    let what = |step: &str, e: std::io::Error| format!("{step} {}: {e}", path.display());
+    match current {
+        Current::Existing(epoch) => {
+            let file = env
+                .open_append(&path)
+                .await
+                .map_err(|e| what("opening", e))?;
+            Ok(AofFile { file, epoch })
+        }
+        Current::Create(epoch) => {
+            let mut file = env
+                .write_new(&path, &aof_header(epoch, id))
+                .await
+                .map_err(|e| what("creating", e))?;
+            file.fsync().await.map_err(|e| what("fsync of", e))?;
+            env.sync_dir(dir)
+                .await
+                .map_err(|e| what("directory fsync after creating", e))?;
+            Ok(AofFile { file, epoch })
+        }
+    }
+}
+
+/// Reads every AOF of this shard of epoch `epoch_min` or later, in epoch order.
+async fn read_logs(
+    env: &Env,
+    shared: &Shared,
+    id: usize,
+    dir: &Path,
+    epoch_min: u64,
+) -> Result<Vec<AofLog>, String> {
+    let mut paths = Vec::new();
+    if env.exists(dir).await {
+        for path in env
+            .list_dir(dir)
+            .await
+            .map_err(|e| format!("listing {}: {e}", dir.display()))?
+        {
+            if rotated_epoch(&path, id).is_some() || path == aof_path(dir, id) {
+                paths.push(path);
+            }
+        }
+    }
+    let mut logs = Vec::new();
+    for path in paths {
+        let data = env
+            .read(&path)
+            .await
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if let Some(log) = read_log(shared, path, Bytes::from(data))? {
+            if log.epoch >= epoch_min {
+                logs.push(log);
+            }
+        }
+    }
+    logs.sort_by_key(|log| log.epoch);
+    Ok(logs)
+}
+
+/// Parses one AOF. `None` for a file without a whole header record (created by a crash
+/// before its first fsync, so it holds nothing).
+fn read_log(shared: &Shared, path: PathBuf, data: Bytes) -> Result<Option<AofLog>, String> {
+    let scan = read_records(&data);
+    let mut cut_to = None;
+    match scan.end {
+        AofEnd::Clean => {}
+        AofEnd::TornTail { offset, damage } => {
+            tracing::warn!(file = %path.display(), offset, %damage, "torn AOF tail cut back to the last whole record");
+            cut_to = Some(offset);
+        }
+        AofEnd::Corrupt { offset, reason, .. } => {
+            if !shared.persist.load_corrupt {
+                return Err(format!(
+                    "{}: corrupt record at byte {offset}: {reason} (start with --aof-load-corrupt yes to load the records before it and drop the rest)",
+                    path.display()
+                ));
+            }
+            tracing::warn!(file = %path.display(), offset, %reason, "corrupt AOF loaded up to the damage, the rest dropped");
+            cut_to = Some(offset);
+        }
+    }
+    let mut records = scan.records;
+    let Some(header) = records.first() else {
+        return Ok(None);
+    };
+    let epoch = parse_header(header).ok_or_else(|| {
+        format!(
+            "{}: corrupt record at byte 0: not an ember AOF header",
+            path.display()
+        )
+    })?;
+    // An unfinished group at the end was never acknowledged: drop it and cut it off.
+    let mut offset = 0usize;
+    let mut open_group: Option<(usize, usize)> = None;
+    for (index, record) in records.iter().enumerate() {
+        if record.argv[0].as_ref() == GROUP_OPEN {
+            open_group = Some((index, offset));
+        } else if record.argv[0].as_ref() == GROUP_CLOSE {
+            open_group = None;
+        }
+        offset += AOF_RECORD_HEADER_BYTES
+            + ember_proto::aof::record_payload_len(record).expect("read back");
+    }
+    if let Some((index, at)) = open_group {
+        tracing::warn!(file = %path.display(), offset = at, "unfinished group of AOF records dropped");
+        records.truncate(index);
+        cut_to = Some(at);
+    }
+    records.remove(0);
+    Ok(Some(AofLog {
+        path,
+        epoch,
+        records,
+        cut_to,
+    }))
+}
+
+fn parse_header(record: &AofRecord) -> Option<u64> {
+    let [name, version, epoch, _shard] = &record.argv[..] else {
+        return None;
+    };
+    if name.as_ref() != super::AOF_HEADER || version.as_ref() != super::AOF_LAYOUT_VERSION {
+        return None;
+    }
+    std::str::from_utf8(epoch).ok()?.parse().ok()
+}
+
+/// Applies one record with expiry off. Ok(false) when the command answered with an error.
+fn apply_record(
+    shared: &Shared,
+    store: &mut Store,
+    record: &AofRecord,
+    path: &Path,
+) -> Result<bool, String> {
+    let db = record.db as usize;
+    let name = record.argv[0].as_ref();
+    if name == GROUP_OPEN || name == GROUP_CLOSE || name == super::AOF_HEADER {
+        return Ok(true);
+    }
+    if db >= crate::limits::DATABASES_MAX {
+        return Err(format!("{}: record for database {db}", path.display()));
+    }
+    if name == super::AOF_PUT {
+        let blob = record
+            .argv
+            .get(1)
+            .ok_or_else(|| format!("{}: EMBER.PUT without an entry", path.display()))?;
+        let entry = decode_entry_blob(blob)
+            .map_err(|e| format!("{}: EMBER.PUT entry: {e}", path.display()))?;
+        store.load_entry(entry, &shared.config.encoding_limits());
+        return Ok(true);
+    }
+    let (spec, skip) = crate::conn::resolve(&record.argv).map_err(|_| {
+        format!(
+            "{}: unknown command '{}' in the AOF",
+            path.display(),
+            String::from_utf8_lossy(name)
+        )
+    })?;
+    let Handler::Data(handler) = spec.handler else {
+        return Err(format!(
+            "{}: '{}' is not a data command",
+            path.display(),
+            spec.name
+        ));
+    };
+    let mut stores = [store];
+    let mut ctx = Ctx::new(0, db, Protocol::Resp2, shared, &mut stores);
+    let mut args = Args::new(&record.argv, skip);
+    let ok = handler(&mut ctx, &mut args).is_ok();
+    Ok(ok)
+}
+
+/// The shard count recorded in the data directory, if any.
+pub async fn read_manifest(env: &Env, dir: &Path) -> Result<Option<usize>, String> {
+    let path = dir.join(MANIFEST);
+    if !env.exists(&path).await {
+        return Ok(None);
+    }
+    let data = env
+        .read(&path)
+        .await
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&data);
+    let shards = text
+        .lines()
+        .find_map(|line| line.strip_prefix("shards "))
+        .and_then(|n| n.trim().parse().ok());
+    match shards {
+        Some(shards) => Ok(Some(shards)),
+        None => Err(format!("{}: no 'shards N' line", path.display())),
+    }
+}
+
+/// Before the shards start: with the AOF on, makes the data directory and records the
+/// shard count in it when nothing is recorded yet.
+pub async fn prepare_dir(env: &Env, shared: &Shared) -> Result<(), String> {
+    let dir = &shared.persist.dir;
+    if has_shard_files(env, dir).await {
+        shared.persist.set_loading(shared.shard_count);
+    }
+    if !shared.persist.appendonly {
+        return Ok(());
+    }
+    env.create_dir_all(dir)
+        .await
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    if read_manifest(env, dir).await?.is_none() {
+        write_manifest(env, shared).await?;
+    }
+    Ok(())
+}
+
+/// Records this node's shard count in the data directory, durably, unless it is there.
+pub async fn write_manifest(env: &Env, shared: &Shared) -> Result<(), String> {
+    let dir = &shared.persist.dir;
+    if read_manifest(env, dir).await? == Some(shared.shard_count) {
+        return Ok(());
+    }
+    let path = dir.join(MANIFEST);
+    let temp = dir.join(format!("{MANIFEST}.tmp"));
+    let text = format!(
+        "ember data directory\nversion 1\nshards {}\n",
+        shared.shard_count
+    );
+    let what = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    let mut file = env.write_new(&temp, text.as_bytes()).await.map_err(what)?;
+    file.fsync().await.map_err(what)?;
+    env.rename(&temp, &path).await.map_err(what)?;
+    env.sync_dir(dir).await.map_err(what)?;
+    Ok(())
+}
+
+async fn has_shard_files(env: &Env, dir: &Path) -> bool {
+    let Ok(paths) = env.list_dir(dir).await else {
+        return false;
+    };
+    paths.iter().any(|path| {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("shard-"))
+    })
+}
