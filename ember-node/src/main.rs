@@ -9,6 +9,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
     // A panic is a bug. Unwinding would kill one task and could leave a shard's store taken
     // for ever (every later command on that shard would hang); crash loudly instead.

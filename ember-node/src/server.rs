@@ -89,6 +89,18 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The state an old shard's files replay against when the shard count changed: the
+    /// old count (so keys route as they did) and the node's data directory settings.
+    pub fn for_replay(old_shard_count: usize, node: &Shared) -> Shared {
+        let mut shared = Shared::for_tests(old_shard_count);
+        shared.persist.dir = node.persist.dir.clone();
+        shared.persist.appendonly = node.persist.appendonly;
+        shared.persist.load_corrupt = node.persist.load_corrupt;
+        shared
+    }
+}
+
 /// A node that is listening: where, and the task running it.
 pub struct Started {
     pub addr: SocketAddr,

@@ -107,6 +107,28 @@ pub struct ShardLocal {
 }
 
 impl ShardLocal {
+    pub(crate) fn new(
+        id: usize,
+        env: Env,
+        shared: Arc<Shared>,
+        peers: Arc<Vec<ShardPeer>>,
+        store: RefCell<Option<Box<Store>>>,
+    ) -> ShardLocal {
+        ShardLocal {
+            id,
+            env,
+            shared,
+            peers,
+            store,
+            returned: Notify::new(),
+        }
+    }
+
+    /// Takes the store for good (a standalone local used for loading).
+    pub fn take_store(&self) -> Store {
+        *self.store.borrow_mut().take().expect("the store is here")
+    }
+
     /// Takes this shard's store, waiting while it is lent out.
     pub async fn acquire(&self) -> Box<Store> {
         loop {
@@ -196,14 +218,13 @@ pub async fn run(
         env.rng(&format!("store-{id}")),
     );
     store.journal.set_on(shared.persist.appendonly);
-    let local = Rc::new(ShardLocal {
+    let local = Rc::new(ShardLocal::new(
         id,
-        env: env.clone(),
+        env.clone(),
         shared,
         peers,
-        store: RefCell::new(Some(Box::new(store))),
-        returned: Notify::new(),
-    });
+        RefCell::new(Some(Box::new(store))),
+    ));
     let pump = local.clone();
     env.spawn(async move {
         while let Some(store) = returns.recv().await {
@@ -247,14 +268,14 @@ async fn start(local: Rc<ShardLocal>) {
     let env = local.env.clone();
     let persist = &local.shared.persist;
     match crate::persist::recover::start_shard(&local).await {
-        Ok(aof) => {
-            if let Some(aof) = aof {
-                let writer =
-                    crate::persist::writer::run(env.clone(), local.shared.clone(), local.id, aof);
-                env.spawn(writer);
-            }
+        Ok(Some(aof)) => {
+            let writer =
+                crate::persist::writer::run(env.clone(), local.shared.clone(), local.id, aof);
+            env.spawn(writer);
         }
+        Ok(None) => persist.writer_done(),
         Err(reason) => {
+            persist.writer_done();
             persist.fail(reason);
             return;
         }

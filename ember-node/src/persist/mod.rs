@@ -15,6 +15,7 @@
 
 pub mod log;
 pub mod recover;
+pub mod reshard;
 pub mod save;
 pub mod writer;
 
@@ -215,7 +216,8 @@ impl Persist {
             })
             .unzip();
         Ok(Persist {
-            writers: AtomicUsize::new(0),
+            // Counted from the start, so a stop before a writer runs still waits for it.
+            writers: AtomicUsize::new(if config.appendonly { shard_count } else { 0 }),
             writer_exited: Notify::new(),
             save_requests,
             save_inboxes,
@@ -287,6 +289,14 @@ impl Persist {
             shard.wake.notify_one();
             shard.durable.send_modify(|_| {});
         }
+    }
+
+    /// A shard's AOF writer ended (or will never run).
+    pub fn writer_done(&self) {
+        let _ = self
+            .writers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.writer_exited.notify_waiters();
     }
 
     /// Waits (a bounded time) for every AOF writer to write and fsync what was queued.

@@ -45,14 +45,6 @@ pub async fn start_shard(local: &ShardLocal) -> Result<Option<AofFile>, String> 
     let persist = &shared.persist;
     let dir = persist.dir.clone();
     let id = local.id;
-    if let Some(count) = read_manifest(env, &dir).await? {
-        if count != shared.shard_count && has_shard_files(env, &dir).await {
-            return Err(format!(
-                "{} was written by {count} shards; start with --shards {count}",
-                dir.display()
-            ));
-        }
-    }
     let started = env.now();
     let aof_epoch_min = load(local, &dir).await?;
     let store = local.acquire().await;
@@ -85,7 +77,7 @@ pub async fn start_shard(local: &ShardLocal) -> Result<Option<AofFile>, String> 
 /// current AOF should continue from.
 ///
 /// The store is taken a batch at a time, so INFO (which may run while loading) gets in.
-async fn load(local: &ShardLocal, dir: &Path) -> Result<Option<Current>, String> {
+pub(crate) async fn load(local: &ShardLocal, dir: &Path) -> Result<Option<Current>, String> {
     let env = &local.env;
     let shared = &local.shared;
     let persist = &shared.persist;
@@ -171,7 +163,7 @@ async fn load(local: &ShardLocal, dir: &Path) -> Result<Option<Current>, String>
     }))
 }
 
-enum Current {
+pub(crate) enum Current {
     /// `shard-i.aof` holds this epoch: append to it.
     Existing(u64),
     /// Create `shard-i.aof` at this epoch.
@@ -361,6 +353,13 @@ fn apply_record(
 
 /// The shard count recorded in the data directory, if any.
 pub async fn read_manifest(env: &Env, dir: &Path) -> Result<Option<usize>, String> {
+    Ok(read_manifest_state(env, dir).await?.map(|m| m.shards))
+}
+
+async fn read_manifest_state(
+    env: &Env,
+    dir: &Path,
+) -> Result<Option<super::reshard::Manifest>, String> {
     let path = dir.join(MANIFEST);
     if !env.exists(&path).await {
         return Ok(None);
@@ -369,21 +368,22 @@ pub async fn read_manifest(env: &Env, dir: &Path) -> Result<Option<usize>, Strin
         .read(&path)
         .await
         .map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let text = String::from_utf8_lossy(&data);
-    let shards = text
-        .lines()
-        .find_map(|line| line.strip_prefix("shards "))
-        .and_then(|n| n.trim().parse().ok());
-    match shards {
-        Some(shards) => Ok(Some(shards)),
-        None => Err(format!("{}: no 'shards N' line", path.display())),
+    match super::reshard::parse_manifest(&String::from_utf8_lossy(&data)) {
+        Some(manifest) => Ok(Some(manifest)),
+        None => Err(format!("{}: not an ember manifest", path.display())),
     }
 }
 
 /// Before the shards start: with the AOF on, makes the data directory and records the
 /// shard count in it when nothing is recorded yet.
-pub async fn prepare_dir(env: &Env, shared: &Shared) -> Result<(), String> {
+pub async fn prepare_dir(env: &Env, shared: &std::sync::Arc<Shared>) -> Result<(), String> {
     let dir = &shared.persist.dir;
+    if let Some(manifest) = read_manifest_state(env, dir).await? {
+        super::reshard::finish_switch(env, dir, manifest).await?;
+        if manifest.shards != shared.shard_count && has_shard_files(env, dir).await {
+            super::reshard::reshard(env, shared, manifest.shards).await?;
+        }
+    }
     if has_shard_files(env, dir).await {
         shared.persist.set_loading(shared.shard_count);
     }
@@ -405,18 +405,11 @@ pub async fn write_manifest(env: &Env, shared: &Shared) -> Result<(), String> {
     if read_manifest(env, dir).await? == Some(shared.shard_count) {
         return Ok(());
     }
-    let path = dir.join(MANIFEST);
-    let temp = dir.join(format!("{MANIFEST}.tmp"));
-    let text = format!(
-        "ember data directory\nversion 1\nshards {}\n",
-        shared.shard_count
-    );
-    let what = |e: std::io::Error| format!("writing {}: {e}", path.display());
-    let mut file = env.write_new(&temp, text.as_bytes()).await.map_err(what)?;
-    file.fsync().await.map_err(what)?;
-    env.rename(&temp, &path).await.map_err(what)?;
-    env.sync_dir(dir).await.map_err(what)?;
-    Ok(())
+    let manifest = super::reshard::Manifest {
+        shards: shared.shard_count,
+        state: super::reshard::State::Settled,
+    };
+    super::reshard::store_manifest(env, dir, manifest).await
 }
 
 async fn has_shard_files(env: &Env, dir: &Path) -> bool {

@@ -29,7 +29,6 @@ pub async fn run(env: Env, shared: Arc<Shared>, shard: usize, mut aof: AofFile) 
     let mut written = log.durable.borrow().to_owned();
     let mut unsynced = false;
     let mut last_sync = env.now();
-    persist.writers.fetch_add(1, Ordering::AcqRel);
     let _exit = WriterExit(&shared.persist);
     loop {
         // Stopping: whatever is queued is written and fsynced before the node exits.
@@ -106,8 +105,7 @@ struct WriterExit<'a>(&'a super::Persist);
 
 impl Drop for WriterExit<'_> {
     fn drop(&mut self) {
-        self.0.writers.fetch_sub(1, Ordering::AcqRel);
-        self.0.writer_exited.notify_waiters();
+        self.0.writer_done();
     }
 }
 
