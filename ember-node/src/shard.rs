@@ -58,6 +58,10 @@ pub enum Outcome {
 impl DataRequest {
     /// Runs the handler over `stores` and turns its error into an error reply.
     pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Outcome {
+        let tracking = stores.len() > 1;
+        for store in stores.iter_mut() {
+            store.journal.set_tracking(tracking);
+        }
         let (result, propagate) = {
             let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
             ctx.watch = self.watch.clone();

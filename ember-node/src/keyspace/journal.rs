@@ -16,7 +16,11 @@ pub const GROUP_CLOSE: &[u8] = b"EXEC";
 pub struct Journal {
     /// Whether records are kept (the AOF is on). Touches are counted either way.
     on: bool,
-    /// Keys written by the command now running, as (db, key).
+    /// Whether the command now running wrote anything.
+    wrote: bool,
+    /// Keep the keys written, not only the fact (a command over several stores).
+    tracking: bool,
+    /// Keys written by the command now running, as (db, key), when tracking.
     touched: Vec<(usize, Bytes)>,
     /// The running command replaced whole databases (FLUSHDB, FLUSHALL, SWAPDB).
     whole: bool,
@@ -41,14 +45,21 @@ impl Journal {
 
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         self.changes += 1;
-        if self.on {
+        self.wrote = true;
+        if self.on && self.tracking {
             self.touched.push((db, Bytes::copy_from_slice(key)));
         }
     }
 
     pub fn touch_whole(&mut self) {
         self.changes += 1;
+        self.wrote = true;
         self.whole = true;
+    }
+
+    /// Whether to keep the keys the next commands write (they run over several stores).
+    pub fn set_tracking(&mut self, tracking: bool) {
+        self.tracking = tracking;
     }
 
     /// Writes since the last call.
@@ -56,10 +67,12 @@ impl Journal {
         std::mem::take(&mut self.changes)
     }
 
-    /// Whether the running command wrote anything, and clears that for the next one.
-    pub fn take_touched(&mut self) -> (Vec<(usize, Bytes)>, bool) {
+    /// What the running command wrote: the keys (when tracking), whether it wrote at all,
+    /// and whether it replaced whole databases; clears them for the next command.
+    pub fn take_touched(&mut self) -> (Vec<(usize, Bytes)>, bool, bool) {
         let whole = std::mem::take(&mut self.whole);
-        (std::mem::take(&mut self.touched), whole)
+        let wrote = std::mem::take(&mut self.wrote);
+        (std::mem::take(&mut self.touched), wrote, whole)
     }
 
     /// Appends one record of `argv` in `db`.
@@ -149,6 +162,7 @@ mod tests {
     #[test]
     fn off_keeps_no_records_but_counts_changes() {
         let mut journal = Journal::default();
+        journal.set_tracking(true);
         journal.touch(0, b"k");
         journal.append(0, &[&b"SET"[..], b"k", b"v"]);
         assert_eq!(journal.changes, 1);

@@ -155,9 +155,8 @@ impl Store {
             None => false,
         };
         if due {
-            self.delete(db, key);
+            self.delete_expired(db, key);
             self.stats.expired_keys += 1;
-            self.journal.append(db, &[b"DEL", key]);
         }
         due
     }
@@ -337,6 +336,22 @@ impl Store {
             return None;
         }
         self.written_key(db, key);
+        self.unlink(db, key)
+    }
+
+    /// Deletes a key whose time has passed. The AOF gets a DEL of its own (replay runs with
+    /// expiry off), and the command that happened to find it dead does not count as a write.
+    fn delete_expired(&mut self, db: usize, key: &[u8]) -> bool {
+        if !self.dbs[db].keys.contains(key) {
+            return false;
+        }
+        self.save_before_write(db, key);
+        self.watchers.signal(db, key);
+        self.journal.append(db, &[b"DEL", key]);
+        self.unlink(db, key).is_some()
+    }
+
+    fn unlink(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Value)> {
         let database = self.db(db);
         let (stored, value) = database.keys.remove(key)?;
         database.expires.remove(key);
@@ -530,10 +545,9 @@ impl Store {
         let mut expired = 0;
         for key in dead {
             // A key can be sampled twice in one round; only the first delete counts.
-            if self.delete(db, &key).is_some() {
+            if self.delete_expired(db, &key) {
                 self.stats.expired_keys += 1;
                 expired += 1;
-                self.journal.append(db, &[b"DEL", &key[..]]);
             }
         }
         (samples, expired)
@@ -670,8 +684,7 @@ impl Store {
                 .map(|(key, _)| key.clone())
                 .collect();
             for key in dead {
-                if self.delete(db, &key).is_some() {
-                    self.journal.append(db, &[b"DEL", &key[..]]);
+                if self.delete_expired(db, &key) {
                     swept += 1;
                 }
             }

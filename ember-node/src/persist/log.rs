@@ -3,8 +3,9 @@
 //! - A command whose keys all live on one shard (or that acts on each shard alone, as
 //!   FLUSHALL does) is logged as itself, rewritten where replaying it as sent would not redo
 //!   it: relative TTLs become absolute (the key's resulting state is logged: `SET .. PXAT`,
-//!   `PEXPIREAT`, `PERSIST` or `DEL`), a blocking pop becomes the pop it performed, and
-//!   SPOP becomes the SREM of what it popped (`Ctx::propagate`).
+//!   `PEXPIREAT`, `PERSIST` or `DEL`), and SPOP becomes the SREM of what it popped
+//!   (`Ctx::propagate`). A blocking pop is logged as sent: replayed without a waiter it
+//!   pops what it popped then, from the same state, and never blocks.
 //! - A command whose keys span shards (RENAME, SUNIONSTORE, MSET ...) is logged on each
 //!   shard as the new contents of the keys it touched there: an `EMBER.PUT` of the whole
 //!   entry or a `DEL`, grouped so they replay together.
@@ -28,7 +29,8 @@ pub fn after_command(
     argv: &[Bytes],
     propagate: Option<Vec<Bytes>>,
 ) {
-    let mut single_shard: Option<bool> = None;
+    // One store: the executor gave the command exactly the stores its keys live on.
+    let mut single_shard: Option<bool> = (stores.len() == 1).then_some(true);
     for store in stores.iter_mut() {
         let changes = store.journal.take_changes();
         if changes > 0 {
@@ -36,8 +38,8 @@ pub fn after_command(
             log.changes
                 .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
         }
-        let (touched, whole) = store.journal.take_touched();
-        if store.journal.is_on() && (!touched.is_empty() || whole) {
+        let (touched, wrote, _whole) = store.journal.take_touched();
+        if store.journal.is_on() && wrote {
             let owns_rewrite = propagate
                 .as_ref()
                 .and_then(|p| p.get(1))
@@ -47,7 +49,7 @@ pub fn after_command(
                     .journal
                     .append(db, propagate.as_deref().expect("checked"));
             } else if *single_shard.get_or_insert_with(|| on_one_shard(shared, argv)) {
-                log_as_command(store, db, argv, &touched);
+                log_as_command(store, db, argv);
             } else {
                 log_effects(store, &touched);
             }
@@ -84,51 +86,19 @@ fn on_one_shard(shared: &Shared, argv: &[Bytes]) -> bool {
     }
 }
 
-fn log_as_command(store: &mut Store, db: usize, argv: &[Bytes], touched: &[(usize, Bytes)]) {
-    let name = argv[0].to_ascii_lowercase();
-    let first_touched = touched.first().map(|(_, key)| key.clone());
-    let b = |text: &'static str| Bytes::from_static(text.as_bytes());
-    let rewritten: Vec<Bytes> = match name.as_slice() {
-        b"set" | b"setex" | b"psetex" => string_state(store, db, &argv[1]),
-        b"getex" | b"expire" | b"pexpire" | b"expireat" | b"pexpireat" => {
-            ttl_state(store, db, &argv[1])
-        }
-        b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => {
-            let Some(key) = first_touched else { return };
-            let pop = match name.as_slice() {
-                b"blpop" => "LPOP",
-                b"brpop" => "RPOP",
-                b"bzpopmin" => "ZPOPMIN",
-                _ => "ZPOPMAX",
-            };
-            vec![b(pop), key]
-        }
-        b"blmove" => {
-            let mut lmove = vec![b("LMOVE")];
-            lmove.extend_from_slice(&argv[1..5]);
-            lmove
-        }
-        b"brpoplpush" => vec![b("RPOPLPUSH"), argv[1].clone(), argv[2].clone()],
-        b"blmpop" | b"bzmpop" => {
-            // BLMPOP timeout numkeys key... rest: pops from the touched key only.
-            let Some(key) = first_touched else { return };
-            let numkeys = std::str::from_utf8(&argv[2])
-                .ok()
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(0);
-            let rest = argv.get(3 + numkeys..).unwrap_or_default();
-            let command = if name.as_slice() == b"blmpop" {
-                "LMPOP"
-            } else {
-                "ZMPOP"
-            };
-            let mut pop = vec![b(command), b("1"), key];
-            pop.extend_from_slice(rest);
-            pop
-        }
-        _ => argv.to_vec(),
-    };
-    store.journal.append(db, &rewritten);
+fn log_as_command(store: &mut Store, db: usize, argv: &[Bytes]) {
+    let name = argv[0].as_ref();
+    let is = |names: &[&str]| names.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes()));
+    if is(&["set", "setex", "psetex"]) {
+        let record = string_state(store, db, &argv[1]);
+        store.journal.append(db, &record);
+    } else if is(&["getex", "expire", "pexpire", "expireat", "pexpireat"]) {
+        let record = ttl_state(store, db, &argv[1]);
+        store.journal.append(db, &record);
+    } else {
+        // Blocking pops replay as they ran: without a waiter they never block.
+        store.journal.append(db, argv);
+    }
 }
 
 /// A string key's state after a SET with any options: SET with an absolute expiry, or DEL.
