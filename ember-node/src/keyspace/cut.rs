@@ -1,11 +1,13 @@
 //! A point-in-time snapshot of a live store, written a few keys at a time while the shard
 //! keeps serving.
 //!
-//! At the cut the store lists every key it holds. `Store::cut_step` then writes listed keys
-//! in order, and a write to a listed key not yet written first writes its value as it was
-//! (`Store::save_before_write`), so every key appears once, with its value at the cut. Keys
-//! created after the cut are not listed and never written. The cost is two handles per key
-//! (the list and the set of keys still pending) for as long as the snapshot runs.
+//! The snapshot walks each database's table with the SCAN cursor (which never misses an
+//! entry, and with shrinking held off never visits one twice). A write to a key the walk
+//! has not reached yet first writes the key's value as it was (`Store::save_before_write`)
+//! and remembers the key in `settled`, so the walk skips it; a key created after the cut
+//! goes into `settled` too. So every key present at the cut is written once, with its
+//! value at the cut, and nothing else; the extra memory is one handle per key written to
+//! during the snapshot, and the cut itself costs nothing.
 
 use ahash::RandomState;
 use bytes::Bytes;
@@ -19,11 +21,12 @@ use super::{EncodingLimits, Table, Value};
 
 pub struct Cut {
     writer: Option<SnapshotWriter>,
-    /// Every key the store held at the cut, in the order `cut_step` writes them.
-    listed: Vec<(u8, Bytes)>,
-    next: usize,
-    /// Per database, the listed keys not yet written.
-    pending: Vec<Table<()>>,
+    /// The database the walk is in, and its SCAN cursor there (0: not started, or done
+    /// once `db` is past the last database).
+    pub db: usize,
+    pub cursor: u64,
+    /// Per database, keys the walk must skip: written early, or created after the cut.
+    pub settled: Vec<Table<()>>,
     /// Finished bytes not yet taken by the saver.
     chunks: Vec<Bytes>,
     /// The first entry the format refused (a value over its limits): the snapshot fails.
@@ -31,36 +34,21 @@ pub struct Cut {
 }
 
 impl Cut {
-    pub fn new(header: SnapshotHeader, listed: Vec<(u8, Bytes)>, pending: Vec<Table<()>>) -> Cut {
+    pub fn new(header: SnapshotHeader, settled: Vec<Table<()>>) -> Cut {
         Cut {
             writer: Some(SnapshotWriter::new(header)),
-            listed,
-            next: 0,
-            pending,
+            db: 0,
+            cursor: 0,
+            settled,
             chunks: Vec::new(),
             error: None,
         }
     }
 
-    /// The next listed key still pending, taking it off the pending set.
-    pub fn next_pending(&mut self) -> Option<(u8, Bytes)> {
-        while self.next < self.listed.len() {
-            let (db, key) = std::mem::take(&mut self.listed[self.next]);
-            self.next += 1;
-            if self.pending[db as usize].remove(&key).is_some() {
-                return Some((db, key));
-            }
-        }
-        None
-    }
-
-    /// Takes `key` off the pending set; true if it was still pending.
-    pub fn take_pending(&mut self, db: usize, key: &[u8]) -> bool {
-        self.pending[db].remove(key).is_some()
-    }
-
-    pub fn is_listed_done(&self) -> bool {
-        self.next >= self.listed.len()
+    /// Whether the walk has already visited (or will never visit) `key` of `db`, whose
+    /// table is `table`.
+    pub fn passed<V>(&self, db: usize, key: &[u8], table: &Table<V>) -> bool {
+        db < self.db || (db == self.db && self.cursor != 0 && table.is_scanned(key, self.cursor))
     }
 
     pub fn write(&mut self, db: usize, key: Bytes, value: &Value, expire_at_ms: Option<u64>) {
@@ -87,7 +75,6 @@ impl Cut {
 
     /// The last bytes of the file: the open block and the footer.
     pub fn finish(&mut self) -> Bytes {
-        assert!(self.is_listed_done());
         self.writer.take().expect("finished once").finish()
     }
 }

@@ -113,8 +113,18 @@ impl Journal {
         ember_proto::aof::encode_command(0, &[GROUP_CLOSE], &mut self.records);
     }
 
+    /// Hands the finished records to `take` and clears them, unless a group is still open.
+    pub fn drain_records(&mut self, take: impl FnOnce(&[u8])) {
+        if self.records.is_empty() || self.group.is_some() {
+            return;
+        }
+        take(&self.records);
+        self.records.clear();
+    }
+
     /// The finished records, unless a group is still open.
-    pub fn take_records(&mut self) -> Option<BytesMut> {
+    #[cfg(test)]
+    fn take_records(&mut self) -> Option<BytesMut> {
         if self.records.is_empty() || self.group.is_some() {
             return None;
         }

@@ -568,10 +568,12 @@ impl Store {
         let Some(cut) = self.cut.as_mut() else {
             return;
         };
-        if !cut.take_pending(db, key) {
+        let database = &self.dbs[db];
+        if cut.passed(db, key, &database.keys) || cut.settled[db].contains(key) {
             return;
         }
-        let database = &self.dbs[db];
+        // Written now (as it was at the cut) or created after it: the walk skips it.
+        cut.settled[db].insert(key, ());
         if let Some((stored, value)) = database.keys.get_key_value(key) {
             let at = database.expires.get(key).copied();
             cut.write(db, stored.clone(), value, at);
@@ -589,42 +591,55 @@ impl Store {
         }
     }
 
-    /// Starts a snapshot of what the store holds now.
+    /// Starts a snapshot of what the store holds now. Costs nothing up front: the keys are
+    /// written by `cut_step` and by writes that reach them first.
     pub fn begin_cut(&mut self, header: ember_proto::snapshot::SnapshotHeader) {
         assert!(self.cut.is_none(), "one snapshot at a time");
-        let mut listed = Vec::new();
-        let mut pending = Vec::with_capacity(DATABASES_MAX);
-        for (db, database) in self.dbs.iter().enumerate() {
-            let mut keys = Table::new(self.hasher.clone());
-            for (key, _) in database.keys.iter() {
-                listed.push((db as u8, key.clone()));
-                keys.insert_shared(key.clone(), ());
-            }
-            pending.push(keys);
+        let settled = (0..DATABASES_MAX)
+            .map(|_| Table::new(self.hasher.clone()))
+            .collect();
+        for database in &mut self.dbs {
+            database.keys.hold_shrink(true);
         }
-        self.cut = Some(Box::new(cut::Cut::new(header, listed, pending)));
+        self.cut = Some(Box::new(cut::Cut::new(header, settled)));
     }
 
-    /// Writes up to `keys_max` more keys of the snapshot in progress and returns the bytes
-    /// finished so far, and whether every key is written.
+    /// Walks up to about `keys_max` more keys of the snapshot in progress (whole buckets)
+    /// and returns the bytes finished so far, and whether the walk is done.
     pub fn cut_step(&mut self, keys_max: usize) -> (Vec<Bytes>, bool) {
         let cut = self.cut.as_mut().expect("a snapshot is in progress");
-        for _ in 0..keys_max {
-            let Some((db, key)) = cut.next_pending() else {
-                break;
-            };
-            let database = &self.dbs[db as usize];
-            if let Some(value) = database.keys.get(&key) {
+        let mut visited = 0;
+        while cut.db < DATABASES_MAX && visited < keys_max {
+            let database = &self.dbs[cut.db];
+            if database.keys.is_empty() {
+                cut.db += 1;
+                cut.cursor = 0;
+                continue;
+            }
+            let db = cut.db;
+            let mut found = Vec::new();
+            cut.cursor = database.keys.scan(cut.cursor, |key, _| {
+                if !cut.settled[db].contains(key) {
+                    found.push(key.clone());
+                }
+            });
+            visited += found.len() + 1;
+            for key in found {
+                let value = database.keys.get(&key).expect("just visited");
                 let at = database.expires.get(&key).copied();
-                cut.write(db as usize, key, value, at);
+                cut.write(db, key, value, at);
+            }
+            if cut.cursor == 0 {
+                cut.db += 1;
             }
         }
-        (cut.take_chunks(), cut.is_listed_done())
+        (cut.take_chunks(), cut.db >= DATABASES_MAX)
     }
 
     /// Ends the snapshot: its last bytes, or why it failed.
     pub fn finish_cut(&mut self) -> Result<Bytes, String> {
         let mut cut = self.cut.take().expect("a snapshot is in progress");
+        self.release_tables();
         if let Some(error) = cut.error.take() {
             return Err(error);
         }
@@ -644,6 +659,13 @@ impl Store {
 
     pub fn abort_cut(&mut self) {
         self.cut = None;
+        self.release_tables();
+    }
+
+    fn release_tables(&mut self) {
+        for database in &mut self.dbs {
+            database.keys.hold_shrink(false);
+        }
     }
 
     /// Loads one snapshot entry as it was, dead or alive: recovery replays the AOF with
@@ -833,5 +855,74 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 300);
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_keys_as_they_were_at_the_cut() {
+        use ember_proto::snapshot::{SnapshotHeader, SnapshotReader, SnapshotValue};
+        let mut store = Store::for_tests();
+        for i in 0..2000 {
+            let db = i % 3;
+            store.insert(
+                db,
+                format!("k{i}").as_bytes(),
+                Value::Str(s("old")),
+                Ttl::Clear,
+                0,
+            );
+        }
+        let header = SnapshotHeader {
+            shard: 0,
+            created_unix_ms: 0,
+            aof_epoch: 0,
+        };
+        store.begin_cut(header);
+        let mut bytes = Vec::new();
+        let mut step = 0;
+        loop {
+            let (chunks, done) = store.cut_step(25);
+            chunks.iter().for_each(|c| bytes.extend_from_slice(c));
+            // Writes during the walk: overwrite, delete, create (the table grows too).
+            for j in 0..15 {
+                let i = (step * 37 + j * 101) % 2000;
+                let db = i % 3;
+                match j % 3 {
+                    0 => store.insert(
+                        db,
+                        format!("k{i}").as_bytes(),
+                        Value::Str(s("new")),
+                        Ttl::Clear,
+                        0,
+                    ),
+                    1 => {
+                        store.remove(db, format!("k{i}").as_bytes(), 0);
+                    }
+                    _ => store.insert(
+                        db,
+                        format!("new{step}-{j}").as_bytes(),
+                        Value::Str(s("x")),
+                        Ttl::Clear,
+                        0,
+                    ),
+                }
+            }
+            step += 1;
+            if done {
+                break;
+            }
+        }
+        bytes.extend_from_slice(&store.finish_cut().expect("no error"));
+        let (_, mut reader) = SnapshotReader::new(Bytes::from(bytes)).expect("valid");
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(entry) = reader.next().expect("valid") {
+            assert_eq!(entry.value, SnapshotValue::Str(s("old")), "{:?}", entry.key);
+            assert!(
+                seen.insert((entry.db, entry.key.clone())),
+                "{:?} twice",
+                entry.key
+            );
+        }
+        assert_eq!(seen.len(), 2000, "every key of the cut, once");
+        assert!(step > 10, "the walk took several steps ({step})");
     }
 }

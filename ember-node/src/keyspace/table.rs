@@ -19,6 +19,9 @@ pub struct Table<V> {
     buckets: Vec<Vec<(Bytes, V)>>,
     len: usize,
     hasher: RandomState,
+    /// Shrinking is held off while a snapshot scans the table: a shrink can make a scan
+    /// visit an entry twice.
+    shrink_held: bool,
 }
 
 impl<V> Table<V> {
@@ -29,6 +32,7 @@ impl<V> Table<V> {
             buckets,
             len: 0,
             hasher,
+            shrink_held: false,
         }
     }
 
@@ -145,9 +149,26 @@ impl<V> Table<V> {
         }
     }
 
+    /// Holds off (or allows again) shrinking, so a scan visits each entry at most once.
+    pub fn hold_shrink(&mut self, held: bool) {
+        self.shrink_held = held;
+        if !held {
+            self.shrink_if_needed();
+        }
+    }
+
+    /// Whether a scan that has reached `cursor` (not 0) has visited `key`'s bucket. Holds
+    /// across growth: the buckets a cursor covered are those whose bit-reversed index is
+    /// below the bit-reversed cursor, at any size.
+    pub fn is_scanned(&self, key: &[u8], cursor: u64) -> bool {
+        let mask = (self.buckets.len() - 1) as u64;
+        let bucket = self.bucket_of(key) as u64;
+        bucket.reverse_bits() < (cursor & mask).reverse_bits()
+    }
+
     fn shrink_if_needed(&mut self) {
         let buckets = self.buckets.len();
-        if buckets > BUCKETS_MIN && self.len * 8 < buckets {
+        if !self.shrink_held && buckets > BUCKETS_MIN && self.len * 8 < buckets {
             self.resize((buckets / 2).max(BUCKETS_MIN));
         }
     }
@@ -306,6 +327,35 @@ mod tests {
         for _ in 0..100 {
             let (k, v) = t.random(&mut rng).expect("non-empty");
             assert_eq!(*k, key(*v));
+        }
+    }
+
+    #[test]
+    fn is_scanned_matches_the_buckets_a_scan_visited_across_growth() {
+        let mut t = table();
+        for i in 0..64 {
+            t.insert(&key(i), i);
+        }
+        let mut cursor = 0;
+        let mut visited = Vec::new();
+        for step in 0..40 {
+            cursor = t.scan(cursor, |k, _| visited.push(k.clone()));
+            if step == 20 {
+                for i in 64..400 {
+                    t.insert(&key(i), i);
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+            for i in 0..400 {
+                let k = key(i);
+                if visited.contains(&k) {
+                    assert!(t.is_scanned(&k, cursor), "{k:?} was visited");
+                } else if i < 64 {
+                    assert!(!t.is_scanned(&k, cursor), "{k:?} was not visited");
+                }
+            }
         }
     }
 }

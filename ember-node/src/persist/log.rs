@@ -60,9 +60,8 @@ pub fn after_command(
 
 /// Gives the store's finished records to its shard's writer.
 pub fn hand_over(shared: &Shared, store: &mut Store) {
-    if let Some(records) = store.journal.take_records() {
-        shared.persist.shards[store.id].push(records);
-    }
+    let log = &shared.persist.shards[store.id];
+    store.journal.drain_records(|records| log.push(records));
 }
 
 /// Whether replaying `argv` on one shard's data alone redoes it.
@@ -88,7 +87,11 @@ fn on_one_shard(shared: &Shared, argv: &[Bytes]) -> bool {
 
 fn log_as_command(store: &mut Store, db: usize, argv: &[Bytes]) {
     let name = argv[0].as_ref();
-    let is = |names: &[&str]| names.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes()));
+    let is = |names: &[&str]| {
+        names
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+    };
     if is(&["set", "setex", "psetex"]) {
         let record = string_state(store, db, &argv[1]);
         store.journal.append(db, &record);

@@ -133,14 +133,22 @@ impl ShardLog {
         }
     }
 
-    /// Queues finished records for the writer.
-    pub fn push(&self, records: BytesMut) {
+    /// Queues finished records for the writer (copied onto the queue's open segment, so
+    /// the store keeps its buffer).
+    pub fn push(&self, records: &[u8]) {
         let mut queue = self.queue.lock().expect("log queue lock");
         queue.queued += records.len() as u64;
         let position = queue.queued;
-        queue
-            .segments
-            .push_back(Segment::Records(records, position));
+        match queue.segments.back_mut() {
+            Some(Segment::Records(bytes, end)) => {
+                bytes.extend_from_slice(records);
+                *end = position;
+            }
+            _ => {
+                let bytes = BytesMut::from(records);
+                queue.segments.push_back(Segment::Records(bytes, position));
+            }
+        }
         drop(queue);
         self.wake.notify_one();
     }
