@@ -25,7 +25,9 @@ pub struct File {
 }
 
 enum FileInner {
-    Tokio(tokio::fs::File),
+    /// A std file shared with the blocking pool, so an append and its fsync run as one
+    /// blocking call (`append_sync`) instead of a round trip each.
+    Tokio(std::sync::Arc<std::fs::File>),
     #[cfg(feature = "sim")]
     Sim {
         disk: SimDisk,
@@ -57,7 +59,7 @@ impl Env {
                     .open(path)
                     .await?;
                 let len = file.metadata().await?.len();
-                Ok(File::tokio(file, len))
+                Ok(File::tokio(file.into_std().await, len))
             }
             #[cfg(feature = "sim")]
             Backend::Sim(_) => {
@@ -92,7 +94,7 @@ impl Env {
                 file.write_all(data).await?;
                 // tokio writes in the background; flushing makes the bytes readable.
                 file.flush().await?;
-                Ok(File::tokio(file, data.len() as u64))
+                Ok(File::tokio(file.into_std().await, data.len() as u64))
             }
             #[cfg(feature = "sim")]
             Backend::Sim(_) => {
@@ -210,20 +212,56 @@ impl Env {
 impl File {
     /// Appends `data` at the end; readable at once, durable after [`File::fsync`].
     pub async fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        match &mut self.inner {
-            FileInner::Tokio(file) => {
-                file.write_all(data).await?;
-                file.flush().await?;
+        match &self.inner {
+            FileInner::Tokio(_) => {
+                self.append_sync(bytes::Bytes::copy_from_slice(data), false)
+                    .await
             }
             #[cfg(feature = "sim")]
-            FileInner::Sim { disk, host, inode } => {
-                sim_latency(disk).await;
-                disk.with_host(host, Op::Write, |files| {
-                    files.append(*inode, data);
+            FileInner::Sim { .. } => self.append_sim(data).await,
+        }
+    }
+
+    /// Appends `data`, then (with `sync`) makes the file durable, as one operation: on
+    /// tokio, one trip to the blocking pool.
+    pub async fn append_sync(&mut self, data: bytes::Bytes, sync: bool) -> io::Result<()> {
+        match &mut self.inner {
+            FileInner::Tokio(file) => {
+                let file = file.clone();
+                let len = data.len() as u64;
+                blocking(move || {
+                    use std::io::Write;
+                    (&*file).write_all(&data)?;
+                    if sync {
+                        file.sync_data()?;
+                    }
                     Ok(())
-                })?;
+                })
+                .await?;
+                self.len += len;
+                Ok(())
+            }
+            #[cfg(feature = "sim")]
+            FileInner::Sim { .. } => {
+                self.append_sim(&data).await?;
+                if sync {
+                    self.fsync().await?;
+                }
+                Ok(())
             }
         }
+    }
+
+    #[cfg(feature = "sim")]
+    async fn append_sim(&mut self, data: &[u8]) -> io::Result<()> {
+        let FileInner::Sim { disk, host, inode } = &mut self.inner else {
+            unreachable!("a simulated file");
+        };
+        sim_latency(disk).await;
+        disk.with_host(host, Op::Write, |files| {
+            files.append(*inode, data);
+            Ok(())
+        })?;
         self.len += data.len() as u64;
         Ok(())
     }
@@ -232,7 +270,10 @@ impl File {
     /// unknown: the caller should stop rather than retry.
     pub async fn fsync(&mut self) -> io::Result<()> {
         match &mut self.inner {
-            FileInner::Tokio(file) => file.sync_all().await,
+            FileInner::Tokio(file) => {
+                let file = file.clone();
+                blocking(move || file.sync_data()).await
+            }
             #[cfg(feature = "sim")]
             FileInner::Sim { disk, host, inode } => {
                 sim_latency(disk).await;
@@ -254,9 +295,9 @@ impl File {
         self.len == 0
     }
 
-    fn tokio(file: tokio::fs::File, len: u64) -> File {
+    fn tokio(file: std::fs::File, len: u64) -> File {
         File {
-            inner: FileInner::Tokio(file),
+            inner: FileInner::Tokio(std::sync::Arc::new(file)),
             len,
         }
     }
@@ -270,6 +311,15 @@ impl std::fmt::Debug for FileInner {
             FileInner::Sim { host, inode, .. } => write!(f, "SimFile({host}, inode {inode})"),
         }
     }
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| io::Error::other(format!("file task failed: {e}")))?
 }
 
 #[cfg(feature = "sim")]

@@ -52,9 +52,14 @@ pub async fn run(env: Env, shared: Arc<Shared>, shard: usize, mut aof: AofFile) 
         for segment in segments {
             let result = match segment {
                 Segment::Records(bytes, position) => {
-                    let appended = aof.file.append(&bytes).await;
+                    // `always`: the write and its fsync are one trip to the disk.
+                    let sync = persist.fsync == FsyncPolicy::Always;
+                    let appended = aof.file.append_sync(bytes.freeze(), sync).await;
                     written = position;
-                    unsynced = true;
+                    unsynced = !sync;
+                    if sync {
+                        last_sync = env.now();
+                    }
                     log.aof_bytes.store(aof.file.len(), Ordering::Relaxed);
                     appended.map_err(|e| {
                         format!("writing {}: {e}", aof_path(&persist.dir, shard).display())
