@@ -339,8 +339,9 @@ impl Persist {
             let mut durable = shard.durable.subscribe();
             let reached = durable
                 .wait_for(|position| *position >= target || self.is_stopping())
-                .await;
-            if reached.is_err() || self.is_stopping() {
+                .await
+                .is_ok_and(|position| *position >= target);
+            if !reached || self.failure().is_some() {
                 return Err(self
                     .failure()
                     .unwrap_or_else(|| "the node is stopping".into()));
