@@ -26,8 +26,25 @@ use crate::limits::{
     PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES,
 };
 use crate::pubsub::Delivery;
-use crate::shard::{DataRequest, Job, Outcome, ShardLocal};
+use crate::shard::{DataRequest, Job, Outcome, ShardLocal, ShardMsg};
 use crate::slot::shard_of_key;
+
+/// A pipeline's commands in flight: per other shard, the requests for it in order, and
+/// per command (in the order sent) where its reply comes from.
+#[derive(Default)]
+struct Batch {
+    remote: std::collections::BTreeMap<usize, Vec<DataRequest>>,
+    slots: Vec<Slot>,
+}
+
+enum Slot {
+    /// Ran here already: the outcome, its duration, its arguments.
+    Ready(Outcome, u64, Vec<Bytes>),
+    /// For this shard, whose store was lent out: runs when the batch finishes.
+    Local(DataRequest),
+    /// The next request sent to this shard (replies come back in the order sent).
+    Remote(usize),
+}
 
 /// How a blocked connection's wait ended.
 enum Wake {
@@ -226,11 +243,13 @@ impl Connection {
             bulk_len_max_bytes: self.local.shared.config.proto_max_bulk_len(),
             ..Limits::default()
         };
+        let mut batch = Batch::default();
         for _ in 0..PIPELINE_BATCH_MAX.max(input.len()) {
             let argv = match decode_request(input, &limits) {
                 Ok(Some(argv)) => argv,
-                Ok(None) => return Ok(()),
+                Ok(None) => break,
                 Err(error) => {
+                    self.finish_batch(session, &mut batch, output).await;
                     let line = format!("-ERR Protocol error: {error}\r\n");
                     output.extend_from_slice(line.as_bytes());
                     return Err(format!("protocol error: {error}"));
@@ -239,6 +258,11 @@ impl Connection {
             if argv.is_empty() {
                 continue;
             }
+            let argv = match self.try_batch(session, argv, &mut batch) {
+                None => continue,
+                Some(argv) => argv,
+            };
+            self.finish_batch(session, &mut batch, output).await;
             match self.dispatch(session, argv).await {
                 Replies::One(frame) => encode(&frame, session.protocol, output),
                 Replies::Many(frames) => {
@@ -260,7 +284,120 @@ impl Connection {
                 self.flush(output).await?;
             }
         }
+        self.finish_batch(session, &mut batch, output).await;
         Ok(())
+    }
+
+    /// A pipelined data command with all its keys on one shard joins the batch: run now if
+    /// the shard is this one, else queued for one visit to its shard with the others for it.
+    /// Anything else (transactions, blocking, session commands, several shards ...) comes
+    /// back to run alone, after the batch. Per shard, commands run in the order sent.
+    fn try_batch(
+        &mut self,
+        session: &mut Session,
+        argv: Vec<Bytes>,
+        batch: &mut Batch,
+    ) -> Option<Vec<Bytes>> {
+        let shared = &self.local.shared;
+        let Ok((spec, skip)) = resolve(&argv) else {
+            return Some(argv);
+        };
+        let Handler::Data(handler) = spec.handler else {
+            return Some(argv);
+        };
+        let plain = session.authenticated
+            && session.transaction.queue.is_none()
+            && session.pubsub.count() == 0
+            && !spec.has(flag::BLOCKING)
+            && spec.name != "watch"
+            && !shared.persist.is_loading();
+        if !plain {
+            return Some(argv);
+        }
+        let [shard] = target_shards(spec, &argv, shared.shard_count, self.local.id)[..] else {
+            return Some(argv);
+        };
+        let now_ms = self.count(spec);
+        if spec.has(flag::WRITE) {
+            self.wrote = true;
+        }
+        let request = DataRequest {
+            handler,
+            argv,
+            skip,
+            db: session.db,
+            protocol: session.protocol,
+            watch: None,
+            waiter: None,
+        };
+        if shard != self.local.id {
+            let requests = batch.remote.entry(shard).or_default();
+            batch.slots.push(Slot::Remote(shard));
+            requests.push(request);
+            return None;
+        }
+        // This shard's store is here; a borrower elsewhere makes try_acquire fail.
+        let Some(mut store) = self.local.try_acquire() else {
+            batch.slots.push(Slot::Local(request));
+            return None;
+        };
+        let started = self.local.env.now();
+        let outcome = request.run(shared, &mut [&mut *store], now_ms);
+        self.local.put_back(store);
+        let duration_us = self.local.env.now().duration_since(started).as_micros() as u64;
+        batch
+            .slots
+            .push(Slot::Ready(outcome, duration_us, request.argv));
+        None
+    }
+
+    /// Sends each shard its queued commands, waits for them all, and writes every reply of
+    /// the batch in the order the commands came.
+    async fn finish_batch(&mut self, session: &Session, batch: &mut Batch, output: &mut BytesMut) {
+        if batch.slots.is_empty() {
+            return;
+        }
+        let local = self.local.clone();
+        let mut waiting = Vec::with_capacity(batch.remote.len());
+        for (shard, requests) in std::mem::take(&mut batch.remote) {
+            let (reply, receive) = oneshot::channel();
+            let job = crate::shard::BatchJob { requests, reply };
+            let sent = local.peers[shard].messages.send(ShardMsg::Batch(job)).await;
+            assert!(sent.is_ok(), "shard {shard} stopped");
+            waiting.push((shard, receive));
+        }
+        let mut results: Vec<(usize, std::vec::IntoIter<crate::shard::Done>)> = Vec::new();
+        for (shard, receive) in waiting {
+            let done = receive.await.expect("a batching shard always answers");
+            results.push((shard, done.into_iter()));
+        }
+        for slot in std::mem::take(&mut batch.slots) {
+            let (outcome, duration_us, argv) = match slot {
+                Slot::Ready(outcome, duration_us, argv) => (outcome, duration_us, argv),
+                Slot::Local(request) => {
+                    let mut store = local.acquire().await;
+                    let started = local.env.now();
+                    let now_ms = local.env.unix_ms();
+                    let outcome = request.run(&local.shared, &mut [&mut *store], now_ms);
+                    local.put_back(store);
+                    let duration_us = local.env.now().duration_since(started).as_micros() as u64;
+                    (outcome, duration_us, request.argv)
+                }
+                Slot::Remote(shard) => {
+                    let (_, done) = results
+                        .iter_mut()
+                        .find(|(s, _)| *s == shard)
+                        .expect("every shard with requests answered");
+                    let done = done.next().expect("one outcome per request");
+                    (done.outcome, done.duration_us, done.argv)
+                }
+            };
+            let Outcome::Reply(frame) = outcome else {
+                unreachable!("blocking commands are never batched");
+            };
+            encode(&frame, session.protocol, output);
+            self.log_duration(session, &argv, duration_us);
+        }
     }
 
     /// With `appendfsync always`, waits until the writes whose replies are about to go out
@@ -480,13 +617,14 @@ impl Connection {
 
     /// Adds the command to the slow log when it took at least the configured threshold.
     fn log_if_slow(&self, session: &Session, argv: &[Bytes], started: tokio::time::Instant) {
+        let duration_us = self.local.env.now().duration_since(started).as_micros() as u64;
+        self.log_duration(session, argv, duration_us);
+    }
+
+    fn log_duration(&self, session: &Session, argv: &[Bytes], duration_us: u64) {
         let config = &self.local.shared.config;
         let threshold_us = config.slowlog_slower_than_us();
-        if threshold_us < 0 {
-            return;
-        }
-        let duration_us = self.local.env.now().duration_since(started).as_micros() as u64;
-        if duration_us < threshold_us as u64 {
+        if threshold_us < 0 || duration_us < threshold_us as u64 {
             return;
         }
         let now_ms = self.local.env.unix_ms();

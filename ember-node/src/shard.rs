@@ -85,11 +85,26 @@ pub struct Job {
     pub reply: oneshot::Sender<Outcome>,
 }
 
+/// A connection's pipelined commands for this shard, run in order in one visit.
+pub struct BatchJob {
+    pub requests: Vec<DataRequest>,
+    pub reply: oneshot::Sender<Vec<Done>>,
+}
+
+/// One batched command's outcome, how long it ran (for the slow log), and its arguments.
+pub struct Done {
+    pub outcome: Outcome,
+    pub duration_us: u64,
+    pub argv: Vec<Bytes>,
+}
+
 pub enum ShardMsg {
     /// A new client connection assigned to this shard.
     Connection(DetachedConn),
     /// Run a data command on this shard's store.
     Exec(Job),
+    /// Run a connection's pipelined commands for this shard.
+    Batch(BatchJob),
     /// Hand this shard's store to a borrower; it comes back on the returns channel.
     Lend(oneshot::Sender<Box<Store>>),
 }
@@ -131,6 +146,11 @@ impl ShardLocal {
     /// Takes the store for good (a standalone local used for loading).
     pub fn take_store(&self) -> Store {
         *self.store.borrow_mut().take().expect("the store is here")
+    }
+
+    /// Takes this shard's store if it is here now.
+    pub fn try_acquire(&self) -> Option<Box<Store>> {
+        self.store.borrow_mut().take()
     }
 
     /// Takes this shard's store, waiting while it is lent out.
@@ -256,6 +276,23 @@ async fn handle(local: &Rc<ShardLocal>, message: ShardMsg) {
             local.put_back(store);
             // The requester may have gone away (connection closed); that is fine.
             let _ = job.reply.send(frame);
+        }
+        ShardMsg::Batch(batch) => {
+            let mut store = local.acquire().await;
+            let mut done = Vec::with_capacity(batch.requests.len());
+            for request in batch.requests {
+                let started = local.env.now();
+                let now_ms = local.env.unix_ms();
+                let outcome = request.run(&local.shared, &mut [&mut *store], now_ms);
+                let duration_us = local.env.now().duration_since(started).as_micros() as u64;
+                done.push(Done {
+                    outcome,
+                    duration_us,
+                    argv: request.argv,
+                });
+            }
+            local.put_back(store);
+            let _ = batch.reply.send(done);
         }
         ShardMsg::Lend(reply) => {
             let store = local.acquire().await;
