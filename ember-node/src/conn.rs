@@ -403,10 +403,16 @@ impl Connection {
     /// With `appendfsync always`, waits until the writes whose replies are about to go out
     /// are durable. Err (the connection closes unanswered) when the node is stopping.
     async fn sync_writes(&mut self) -> Result<(), String> {
+        let persist = &self.local.shared.persist;
+        // Once the node stops, its AOF writers make a last pass: a write applied after it
+        // must not be acknowledged (its record may not be on disk). Records queued before
+        // the stop was seen here are in that pass.
+        if persist.appendonly && persist.is_stopping() {
+            return Err("the node is stopping".into());
+        }
         if !std::mem::take(&mut self.wrote) {
             return Ok(());
         }
-        let persist = &self.local.shared.persist;
         if !persist.appendonly || persist.fsync != crate::persist::FsyncPolicy::Always {
             return Ok(());
         }

@@ -380,11 +380,13 @@ pub async fn prepare_dir(env: &Env, shared: &std::sync::Arc<Shared>) -> Result<(
     let dir = &shared.persist.dir;
     if let Some(manifest) = read_manifest_state(env, dir).await? {
         super::reshard::finish_switch(env, dir, manifest).await?;
-        if manifest.shards != shared.shard_count && has_shard_files(env, dir).await {
+        let files = has_shard_files(env, dir).await;
+        if manifest.shards != shared.shard_count && files != Some(false) {
             super::reshard::reshard(env, shared, manifest.shards).await?;
         }
     }
-    if has_shard_files(env, dir).await {
+    // A listing that fails may hide files: load as if there were some.
+    if has_shard_files(env, dir).await != Some(false) {
         shared.persist.set_loading(shared.shard_count);
     }
     if !shared.persist.appendonly {
@@ -412,13 +414,16 @@ pub async fn write_manifest(env: &Env, shared: &Shared) -> Result<(), String> {
     super::reshard::store_manifest(env, dir, manifest).await
 }
 
-async fn has_shard_files(env: &Env, dir: &Path) -> bool {
-    let Ok(paths) = env.list_dir(dir).await else {
-        return false;
-    };
-    paths.iter().any(|path| {
+/// Whether `dir` holds shard files: `Some(false)` for a missing or empty directory, `None`
+/// when it could not be listed.
+async fn has_shard_files(env: &Env, dir: &Path) -> Option<bool> {
+    if !env.exists(dir).await {
+        return Some(false);
+    }
+    let paths = env.list_dir(dir).await.ok()?;
+    Some(paths.iter().any(|path| {
         path.file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("shard-"))
-    })
+    }))
 }
