@@ -20,6 +20,9 @@
 //! - `collections`: the reference model of lists, hashes, sets and sorted sets;
 //!   `collections_workload`: the data clients' seeded commands and transactions.
 //! - `session`: a connection with deadlines for those hosts.
+//!
+//! Persistence:
+//! - `write_log`: what a writer wrote to each of its keys, which the persist checkers judge.
 
 // tokio seeds its scheduler and `select!` from turmoil's generator only under this cfg;
 // without it two runs of one seed may differ. rustdoc is exempt: cargo passes it
@@ -45,3 +48,4 @@ pub mod types_hosts;
 pub mod types_world;
 pub mod workload;
 pub mod world;
+pub mod write_log;
