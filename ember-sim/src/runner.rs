@@ -26,9 +26,17 @@ pub struct SeedRun {
 
 /// Reads and parses a scenario file.
 pub fn load(path: &Path) -> Result<Vec<Block>, String> {
+    load_with_seeds(path).map(|(blocks, _)| blocks)
+}
+
+/// Reads and parses a scenario file, with the seed count its `# seeds: N` line asks for.
+pub fn load_with_seeds(path: &Path) -> Result<(Vec<Block>, Option<u64>), String> {
     let text =
         std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
-    scenario::parse(&text).map_err(|error| format!("{}: {error}", path.display()))
+    let blocks = scenario::parse(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+    let seeds =
+        scenario::seed_count(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok((blocks, seeds))
 }
 
 /// Runs every block of `blocks` (read from `path`) with `seed`.
