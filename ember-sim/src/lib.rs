@@ -21,8 +21,11 @@
 //!   `collections_workload`: the data clients' seeded commands and transactions.
 //! - `session`: a connection with deadlines for those hosts.
 //!
-//! Persistence:
-//! - `write_log`: what a writer wrote to each of its keys, which the persist checkers judge.
+//! The persist world (`persist` blocks): the AOF on, crashes and disk faults.
+//! - `persist_world`: its parameters, the node over the world's `SimDisk`, the step loop.
+//! - `persist_faults`: its episodes (disk faults, saves, a crash, the down time).
+//! - `persist_client`: the writer clients, which read back and judge after each restart,
+//!   and the admin host; `write_log`: what each writer wrote to each key.
 
 // tokio seeds its scheduler and `select!` from turmoil's generator only under this cfg;
 // without it two runs of one seed may differ. rustdoc is exempt: cargo passes it
@@ -38,6 +41,9 @@ pub mod collections;
 pub mod collections_workload;
 pub mod faults;
 pub mod oracle;
+pub mod persist_client;
+pub mod persist_faults;
+pub mod persist_world;
 pub mod pubsub_hosts;
 pub mod queue_hosts;
 pub mod runner;

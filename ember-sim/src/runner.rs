@@ -6,10 +6,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::scenario::{self, Block, RunSpec, TypesSpec};
+use crate::scenario::{self, Block, PersistSpec, RunSpec, TypesSpec};
 use crate::trace::fnv1a;
-use crate::types_world;
 use crate::world::{self, Params};
+use crate::{persist_world, types_world};
 
 /// One seed's run of a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,8 +91,10 @@ fn run_block(
     seed: u64,
     lines: &mut Vec<String>,
 ) -> (Result<Vec<String>, String>, u64) {
-    if block.command.starts_with("types") {
-        return run_types_block(block, seed, lines);
+    match block.command.split_whitespace().next() {
+        Some("types") => return run_types_block(block, seed, lines),
+        Some("persist") => return run_persist_block(block, seed, lines),
+        _ => {}
     }
     let spec = match RunSpec::parse(&block.command) {
         Ok(spec) => spec,
@@ -154,6 +156,37 @@ fn run_types_block(
         spec.fifo,
         spec.subscribers,
         spec.messages
+    );
+    (Ok(vec![report]), outcome.trace.hash())
+}
+
+/// Runs one `persist` block: crashes and disk faults with the AOF on.
+fn run_persist_block(
+    block: &Block,
+    seed: u64,
+    lines: &mut Vec<String>,
+) -> (Result<Vec<String>, String>, u64) {
+    let spec = match PersistSpec::parse(&block.command) {
+        Ok(spec) => spec,
+        Err(error) => return (Err(format!("bad command: {error}")), 0),
+    };
+    let params = persist_world::Params::derive(seed, &spec);
+    lines.push(params.describe());
+    let outcome = match catch_unwind(AssertUnwindSafe(|| persist_world::run(&params))) {
+        Ok(outcome) => outcome,
+        Err(panic) => return (Err(format!("panic: {}", panic_text(&panic))), 0),
+    };
+    lines.push(outcome.summary.clone());
+    if let Some(failure) = outcome.failure {
+        return (Err(failure), outcome.trace.hash());
+    }
+    let report = format!(
+        "ok policy={} clients={} writes_min={} episodes={} faults={}",
+        spec.policy.name(),
+        spec.clients,
+        spec.clients * spec.writes,
+        spec.crashes,
+        if spec.faults { "disk" } else { "none" }
     );
     (Ok(vec![report]), outcome.trace.hash())
 }

@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use ember_sim::persist_world;
 use ember_sim::runner::{self, SeedRun};
-use ember_sim::scenario::Block;
+use ember_sim::scenario::{Block, PersistSpec, Policy};
 
 /// How many seeds a scenario without a `# seeds:` line runs under `cargo test`.
 const SEEDS_DEFAULT: u64 = 100;
@@ -121,4 +122,27 @@ fn types_scenario_replays_exactly() {
     assert_eq!(first.lines, second.lines);
     assert_eq!(first.trace_hex, second.trace_hex);
     assert_ne!(first.trace_hex, run(&path, 24).trace_hex);
+}
+
+/// The persist checkers have teeth: a node that fsyncs less than the policy it is judged
+/// by loses acknowledged writes at some crash, and the run fails.
+#[test]
+fn persist_checkers_catch_a_weaker_node() {
+    let cases = [
+        (Policy::Always, Policy::EverySec),
+        (Policy::Always, Policy::No),
+        (Policy::EverySec, Policy::No),
+    ];
+    for (promised, runs) in cases {
+        let spec = PersistSpec {
+            policy: promised,
+            ..PersistSpec::parse("persist clients=3 writes=120 crashes=3").unwrap()
+        };
+        let caught = (1..=10).any(|seed| {
+            let mut params = persist_world::Params::derive(seed, &spec);
+            params.node_policy = runs;
+            persist_world::run(&params).failure.is_some()
+        });
+        assert!(caught, "a node running {runs:?} passed as {promised:?}");
+    }
 }

@@ -1,0 +1,322 @@
+//! The persist world's faults, as episodes: from one start of the node to its next end.
+//! In each, the world may turn disk faults on, the admin may ask for a BGSAVE or a
+//! BGREWRITEAOF, and then the world crashes the node and restarts it after a down time.
+//!
+//! Every episode is drawn from the seed before the run starts. Its instants count from the
+//! node's (re)start rather than from time zero, because a node that stops on a failed
+//! write ends its episode early, at an instant nothing could have drawn: the down time
+//! then runs from the stop, and the next episode from the restart. So one seed still
+//! gives one run. A crash is sometimes placed a few milliseconds after the save request,
+//! so that crashes also land while snapshots are written and AOFs rotated.
+
+use ember_net::FaultConfig;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// When, after a (re)start, the world crashes the node.
+const CRASH_AFTER_MS_MIN: u64 = 150;
+const CRASH_AFTER_MS_MAX: u64 = 1_800;
+/// How long the node stays down after a crash or a stop.
+pub const DOWN_MS_MIN: u64 = 20;
+pub const DOWN_MS_MAX: u64 = 200;
+/// When, after a (re)start, disk faults may come on: after the node has loaded its files.
+const FAULTS_AFTER_MS_MIN: u64 = 100;
+const FAULTS_AFTER_MS_MAX: u64 = 600;
+/// How soon after a save request a crash aimed at the save comes.
+const CRASH_AFTER_SAVE_MS_MAX: u64 = 40;
+/// The largest injected latency per disk operation while faults are on.
+const FAULT_LATENCY_MS_MAX: u64 = 3;
+
+/// A save the admin host asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveKind {
+    BgSave,
+    BgRewriteAof,
+}
+
+/// One episode; every instant counts from the node's start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Episode {
+    pub crash_after_ms: u64,
+    pub down_ms: u64,
+    pub faults: Option<(u64, FaultConfig)>,
+    pub save: Option<(u64, SaveKind)>,
+}
+
+/// What the world must do now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event {
+    FaultsOn(FaultConfig),
+    Save(SaveKind),
+    Crash,
+    Restart,
+}
+
+/// The episodes of one run and how far the run has got through them.
+#[derive(Debug)]
+pub struct Timeline {
+    episodes: Vec<Episode>,
+    next: usize,
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Up {
+        since_ms: u64,
+        faults_done: bool,
+        save_done: bool,
+    },
+    Down {
+        until_ms: u64,
+    },
+}
+
+impl Episode {
+    /// `count` episodes; with `faults`, most turn on one kind of disk fault.
+    pub fn draw(rng: &mut ChaCha8Rng, count: usize, faults: bool) -> Vec<Episode> {
+        (0..count).map(|_| Episode::draw_one(rng, faults)).collect()
+    }
+
+    fn draw_one(rng: &mut ChaCha8Rng, faults: bool) -> Episode {
+        let mut crash_after_ms = rng.gen_range(CRASH_AFTER_MS_MIN..=CRASH_AFTER_MS_MAX);
+        let down_ms = rng.gen_range(DOWN_MS_MIN..=DOWN_MS_MAX);
+        let save = rng.gen_bool(0.5).then(|| {
+            let kind = if rng.gen_bool(0.5) {
+                SaveKind::BgSave
+            } else {
+                SaveKind::BgRewriteAof
+            };
+            (rng.gen_range(CRASH_AFTER_MS_MIN / 2..crash_after_ms), kind)
+        });
+        if let Some((save_ms, _)) = save {
+            if rng.gen_bool(0.5) {
+                crash_after_ms =
+                    (save_ms + rng.gen_range(0..=CRASH_AFTER_SAVE_MS_MAX)).min(CRASH_AFTER_MS_MAX);
+            }
+        }
+        let faults = (faults && rng.gen_bool(0.75)).then(|| {
+            let after_ms = rng.gen_range(FAULTS_AFTER_MS_MIN..=FAULTS_AFTER_MS_MAX);
+            (after_ms, draw_fault_config(rng))
+        });
+        let episode = Episode {
+            crash_after_ms,
+            down_ms,
+            faults,
+            save,
+        };
+        assert!(episode.crash_after_ms >= CRASH_AFTER_MS_MIN / 2);
+        assert!((DOWN_MS_MIN..=DOWN_MS_MAX).contains(&episode.down_ms));
+        episode
+    }
+
+    /// A short line for the parameters: `crash@900+50 faults@300:eio0.020 bgsave@400`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("crash@{}+{}", self.crash_after_ms, self.down_ms);
+        if let Some((after_ms, config)) = self.faults {
+            text.push_str(&format!(" faults@{after_ms}:{}", describe_faults(&config)));
+        }
+        if let Some((after_ms, kind)) = self.save {
+            let name = match kind {
+                SaveKind::BgSave => "bgsave",
+                SaveKind::BgRewriteAof => "bgrewriteaof",
+            };
+            text.push_str(&format!(" {name}@{after_ms}"));
+        }
+        text
+    }
+}
+
+/// One kind of fault (or all three, weaker), and a little latency.
+fn draw_fault_config(rng: &mut ChaCha8Rng) -> FaultConfig {
+    let mut config = FaultConfig {
+        latency_ms_max: rng.gen_range(0..=FAULT_LATENCY_MS_MAX),
+        ..FaultConfig::default()
+    };
+    match rng.gen_range(0..4) {
+        0 => config.eio_probability = rng.gen_range(0.005..0.05),
+        1 => config.enospc_probability = rng.gen_range(0.005..0.05),
+        2 => config.fsync_fail_probability = rng.gen_range(0.01..0.1),
+        _ => {
+            config.eio_probability = rng.gen_range(0.002..0.02);
+            config.enospc_probability = rng.gen_range(0.002..0.02);
+            config.fsync_fail_probability = rng.gen_range(0.005..0.05);
+        }
+    }
+    config
+}
+
+fn describe_faults(config: &FaultConfig) -> String {
+    format!(
+        "eio{:.3}/enospc{:.3}/fsync{:.3}/lat{}",
+        config.eio_probability,
+        config.enospc_probability,
+        config.fsync_fail_probability,
+        config.latency_ms_max
+    )
+}
+
+impl Timeline {
+    /// The run's episodes; the node starts up at time zero.
+    pub fn new(episodes: Vec<Episode>) -> Timeline {
+        Timeline {
+            episodes,
+            next: 0,
+            phase: Phase::Up {
+                since_ms: 0,
+                faults_done: false,
+                save_done: false,
+            },
+        }
+    }
+
+    /// The event due at `now_ms`, if any; at most one per call.
+    pub fn due(&mut self, now_ms: u64) -> Option<Event> {
+        match self.phase {
+            Phase::Down { until_ms } if now_ms >= until_ms => {
+                self.phase = Phase::Up {
+                    since_ms: now_ms,
+                    faults_done: false,
+                    save_done: false,
+                };
+                Some(Event::Restart)
+            }
+            Phase::Down { .. } => None,
+            Phase::Up { since_ms, .. } => {
+                let episode = *self.episodes.get(self.next)?;
+                self.due_while_up(episode, now_ms.saturating_sub(since_ms), now_ms)
+            }
+        }
+    }
+
+    fn due_while_up(&mut self, episode: Episode, up_ms: u64, now_ms: u64) -> Option<Event> {
+        let Phase::Up {
+            faults_done,
+            save_done,
+            ..
+        } = &mut self.phase
+        else {
+            unreachable!("called while up");
+        };
+        if let Some((after_ms, config)) = episode.faults {
+            if !*faults_done && up_ms >= after_ms {
+                *faults_done = true;
+                return Some(Event::FaultsOn(config));
+            }
+        }
+        if let Some((after_ms, kind)) = episode.save {
+            if !*save_done && up_ms >= after_ms {
+                *save_done = true;
+                return Some(Event::Save(kind));
+            }
+        }
+        if up_ms >= episode.crash_after_ms {
+            self.end_episode(now_ms);
+            return Some(Event::Crash);
+        }
+        None
+    }
+
+    /// The node stopped by itself at `now_ms`: its episode ends, and the down time starts.
+    pub fn node_ended(&mut self, now_ms: u64) {
+        assert!(
+            matches!(self.phase, Phase::Up { .. }),
+            "a down node cannot stop"
+        );
+        self.end_episode(now_ms);
+    }
+
+    fn end_episode(&mut self, now_ms: u64) {
+        let down_ms = self
+            .episodes
+            .get(self.next)
+            .map_or(DOWN_MS_MIN, |episode| episode.down_ms);
+        self.next = (self.next + 1).min(self.episodes.len());
+        self.phase = Phase::Down {
+            until_ms: now_ms + down_ms,
+        };
+    }
+
+    /// Whether every episode is over and the node is up: the liveness phase.
+    pub fn healed(&self) -> bool {
+        self.next == self.episodes.len() && matches!(self.phase, Phase::Up { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn events(timeline: &mut Timeline, stop_at_ms: Option<u64>) -> Vec<(u64, Event)> {
+        let mut events = Vec::new();
+        for now_ms in 0..20_000 {
+            if Some(now_ms) == stop_at_ms {
+                timeline.node_ended(now_ms);
+            }
+            if let Some(event) = timeline.due(now_ms) {
+                events.push((now_ms, event));
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn episodes_count_from_each_restart() {
+        let episode = Episode {
+            crash_after_ms: 500,
+            down_ms: 50,
+            faults: Some((100, FaultConfig::default())),
+            save: Some((200, SaveKind::BgSave)),
+        };
+        let mut timeline = Timeline::new(vec![episode, episode]);
+        let seen = events(&mut timeline, None);
+        let expected = vec![
+            (100, Event::FaultsOn(FaultConfig::default())),
+            (200, Event::Save(SaveKind::BgSave)),
+            (500, Event::Crash),
+            (550, Event::Restart),
+            (650, Event::FaultsOn(FaultConfig::default())),
+            (750, Event::Save(SaveKind::BgSave)),
+            (1_050, Event::Crash),
+            (1_100, Event::Restart),
+        ];
+        assert_eq!(seen, expected);
+        assert!(timeline.healed());
+    }
+
+    #[test]
+    fn a_stop_ends_its_episode_early() {
+        let episode = Episode {
+            crash_after_ms: 500,
+            down_ms: 50,
+            faults: None,
+            save: None,
+        };
+        let mut timeline = Timeline::new(vec![episode, episode]);
+        let seen = events(&mut timeline, Some(120));
+        assert_eq!(
+            seen,
+            vec![
+                (170, Event::Restart),
+                (670, Event::Crash),
+                (720, Event::Restart)
+            ]
+        );
+    }
+
+    #[test]
+    fn draws_replay_and_stay_in_bounds() {
+        let draw = |seed| Episode::draw(&mut ChaCha8Rng::seed_from_u64(seed), 4, true);
+        for seed in 0..50 {
+            let episodes = draw(seed);
+            assert_eq!(episodes, draw(seed));
+            for episode in &episodes {
+                assert!(episode.crash_after_ms <= CRASH_AFTER_MS_MAX);
+                if let Some((save_ms, _)) = episode.save {
+                    assert!(save_ms < CRASH_AFTER_MS_MAX);
+                }
+            }
+        }
+    }
+}
