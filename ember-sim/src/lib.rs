@@ -26,6 +26,7 @@
 //! - `persist_faults`: its episodes (disk faults, saves, a crash, the down time).
 //! - `persist_client`: the writer clients, which read back and judge after each restart,
 //!   and the admin host; `write_log`: what each writer wrote to each key.
+//! - `bitrot_world`: the `bitrot` block, a flipped bit in the middle of a durable AOF.
 
 // tokio seeds its scheduler and `select!` from turmoil's generator only under this cfg;
 // without it two runs of one seed may differ. rustdoc is exempt: cargo passes it
@@ -35,6 +36,7 @@ compile_error!(
     "ember-sim needs --cfg tokio_unstable (set in .cargo/config.toml) for deterministic runs"
 );
 
+pub mod bitrot_world;
 pub mod checkers;
 pub mod client;
 pub mod collections;

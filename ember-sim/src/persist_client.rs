@@ -265,6 +265,11 @@ impl Writer {
         }
     }
 
+    /// Closes the connection, if one is open.
+    pub(crate) fn disconnect(&mut self) {
+        self.session = None;
+    }
+
     /// Reads one reply within `REPLY_TIMEOUT_MS`.
     async fn read_reply(&mut self) -> Result<Frame, String> {
         let (session, _) = self.session.as_mut().expect("connected");

@@ -6,10 +6,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::scenario::{self, Block, PersistSpec, RunSpec, TypesSpec};
+use crate::scenario::{self, BitrotSpec, Block, PersistSpec, RunSpec, TypesSpec};
 use crate::trace::fnv1a;
 use crate::world::{self, Params};
-use crate::{persist_world, types_world};
+use crate::{bitrot_world, persist_world, types_world};
 
 /// One seed's run of a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +94,7 @@ fn run_block(
     match block.command.split_whitespace().next() {
         Some("types") => return run_types_block(block, seed, lines),
         Some("persist") => return run_persist_block(block, seed, lines),
+        Some("bitrot") => return run_bitrot_block(block, seed, lines),
         _ => {}
     }
     let spec = match RunSpec::parse(&block.command) {
@@ -187,6 +188,34 @@ fn run_persist_block(
         spec.clients * spec.writes,
         spec.crashes,
         if spec.faults { "disk" } else { "none" }
+    );
+    (Ok(vec![report]), outcome.trace.hash())
+}
+
+/// Runs one `bitrot` block: a flipped bit in the middle of an AOF.
+fn run_bitrot_block(
+    block: &Block,
+    seed: u64,
+    lines: &mut Vec<String>,
+) -> (Result<Vec<String>, String>, u64) {
+    let spec = match BitrotSpec::parse(&block.command) {
+        Ok(spec) => spec,
+        Err(error) => return (Err(format!("bad command: {error}")), 0),
+    };
+    let params = bitrot_world::Params::derive(seed, &spec);
+    lines.push(params.describe());
+    let outcome = match catch_unwind(AssertUnwindSafe(|| bitrot_world::run(&params))) {
+        Ok(outcome) => outcome,
+        Err(panic) => return (Err(format!("panic: {}", panic_text(&panic))), 0),
+    };
+    lines.push(outcome.summary.clone());
+    if let Some(failure) = outcome.failure {
+        return (Err(failure), outcome.trace.hash());
+    }
+    let report = format!(
+        "ok clients={} writes_min={} refused=yes lenient=prefix",
+        spec.clients,
+        spec.clients * spec.writes
     );
     (Ok(vec![report]), outcome.trace.hash())
 }
