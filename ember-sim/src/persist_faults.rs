@@ -16,10 +16,15 @@ use rand_chacha::ChaCha8Rng;
 /// When, after a (re)start, the world crashes the node.
 const CRASH_AFTER_MS_MIN: u64 = 150;
 const CRASH_AFTER_MS_MAX: u64 = 1_800;
+/// A crash aimed at the node's start-up (recovery, its cuts and its first AOF writes)
+/// comes this soon after the restart, in a share of the episodes without a save.
+const START_UP_CRASH_MS_MAX: u64 = 15;
+const START_UP_CRASH_PROBABILITY: f64 = 0.125;
 /// How long the node stays down after a crash or a stop.
 pub const DOWN_MS_MIN: u64 = 20;
 pub const DOWN_MS_MAX: u64 = 200;
-/// When, after a (re)start, disk faults may come on: after the node has loaded its files.
+/// When, after a (re)start, disk faults come on in the other fault episodes: after the
+/// node has loaded its files.
 const FAULTS_AFTER_MS_MIN: u64 = 100;
 const FAULTS_AFTER_MS_MAX: u64 = 600;
 /// How soon after a save request a crash aimed at the save comes.
@@ -89,11 +94,15 @@ impl Episode {
             };
             (rng.gen_range(CRASH_AFTER_MS_MIN / 2..crash_after_ms), kind)
         });
-        if let Some((save_ms, _)) = save {
-            if rng.gen_bool(0.5) {
+        match save {
+            Some((save_ms, _)) if rng.gen_bool(0.5) => {
                 crash_after_ms =
                     (save_ms + rng.gen_range(0..=CRASH_AFTER_SAVE_MS_MAX)).min(CRASH_AFTER_MS_MAX);
             }
+            None if rng.gen_bool(START_UP_CRASH_PROBABILITY) => {
+                crash_after_ms = rng.gen_range(1..=START_UP_CRASH_MS_MAX);
+            }
+            _ => {}
         }
         let faults = (faults && rng.gen_bool(0.75)).then(|| {
             let after_ms = rng.gen_range(FAULTS_AFTER_MS_MIN..=FAULTS_AFTER_MS_MAX);
@@ -105,7 +114,8 @@ impl Episode {
             faults,
             save,
         };
-        assert!(episode.crash_after_ms >= CRASH_AFTER_MS_MIN / 2);
+        assert!(episode.crash_after_ms >= 1);
+        assert!(episode.crash_after_ms <= CRASH_AFTER_MS_MAX);
         assert!((DOWN_MS_MIN..=DOWN_MS_MAX).contains(&episode.down_ms));
         episode
     }

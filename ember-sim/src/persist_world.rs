@@ -92,6 +92,8 @@ pub struct Stats {
     pub lost_window_ms_max: u64,
     pub read_backs: u64,
     pub crashes: u64,
+    /// Crashes and stops that found a snapshot being written or an AOF being rotated.
+    pub mid_save: u64,
     pub stops: u64,
     pub saves: u64,
     pub connects: u64,
@@ -269,7 +271,7 @@ pub fn run(params: &Params) -> Outcome {
     }
     let stats = board.stats;
     let summary = format!(
-        "sent={} acked={} unacked={} unacked_kept={} lost_acked={} lost_window_ms_max={} read_backs={} crashes={} stops={} saves={} connects={} events={} virtual_ms={elapsed_ms}",
+        "sent={} acked={} unacked={} unacked_kept={} lost_acked={} lost_window_ms_max={} read_backs={} crashes={} mid_save={} stops={} saves={} connects={} events={} virtual_ms={elapsed_ms}",
         stats.sent,
         stats.acked,
         stats.unacked,
@@ -278,6 +280,7 @@ pub fn run(params: &Params) -> Outcome {
         stats.lost_window_ms_max,
         stats.read_backs,
         stats.crashes,
+        stats.mid_save,
         stats.stops,
         stats.saves,
         stats.connects,
@@ -405,6 +408,7 @@ impl World {
     /// Crashes the machine (the node's tasks may already have ended) and opens the next
     /// generation.
     fn end_generation(&mut self, sim: &mut turmoil::Sim<'static>, now_ms: u64) {
+        let mid_save = self.disk.list(NODE_HOST).iter().any(|path| saving(path));
         crash_machine(
             sim,
             &self.disk,
@@ -413,11 +417,25 @@ impl World {
             &mut self.crash_rng,
         );
         let mut board = self.board.borrow_mut();
+        board.stats.mid_save += u64::from(mid_save);
         board.ended_ms.push(now_ms);
         board.generation += 1;
         assert_eq!(board.ended_ms.len() as u64, board.generation);
         board.trace.record(now_ms, &[b"world", b"crash"]);
     }
+}
+
+/// Whether `path` exists only while a save runs: a snapshot's temporary file, or an AOF
+/// rotated away and not yet covered by a snapshot (`shard-i.aof.E`).
+fn saving(path: &std::path::Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("");
+    let rotated = name
+        .rsplit_once(".aof.")
+        .is_some_and(|(_, epoch)| epoch.parse::<u64>().is_ok());
+    name.ends_with(".tmp") || rotated
 }
 
 /// Every lost connection must be excused by the end of its generation.
