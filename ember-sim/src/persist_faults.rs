@@ -20,6 +20,9 @@ const CRASH_AFTER_MS_MAX: u64 = 1_800;
 /// comes this soon after the restart, in a share of the episodes without a save.
 const START_UP_CRASH_MS_MAX: u64 = 15;
 const START_UP_CRASH_PROBABILITY: f64 = 0.125;
+/// The share of fault episodes whose faults are on from the restart, so that loading and
+/// cutting torn tails meet them too.
+const FAULTS_AT_START_UP_PROBABILITY: f64 = 0.25;
 /// How long the node stays down after a crash or a stop.
 pub const DOWN_MS_MIN: u64 = 20;
 pub const DOWN_MS_MAX: u64 = 200;
@@ -78,12 +81,20 @@ enum Phase {
 }
 
 impl Episode {
-    /// `count` episodes; with `faults`, most turn on one kind of disk fault.
-    pub fn draw(rng: &mut ChaCha8Rng, count: usize, faults: bool) -> Vec<Episode> {
-        (0..count).map(|_| Episode::draw_one(rng, faults)).collect()
+    /// `count` episodes; with `faults`, most turn on one kind of disk fault. Without
+    /// `startup_eio`, faults on from a restart are ENOSPC and failed fsyncs only.
+    pub fn draw(
+        rng: &mut ChaCha8Rng,
+        count: usize,
+        faults: bool,
+        startup_eio: bool,
+    ) -> Vec<Episode> {
+        (0..count)
+            .map(|_| Episode::draw_one(rng, faults, startup_eio))
+            .collect()
     }
 
-    fn draw_one(rng: &mut ChaCha8Rng, faults: bool) -> Episode {
+    fn draw_one(rng: &mut ChaCha8Rng, faults: bool, startup_eio: bool) -> Episode {
         let mut crash_after_ms = rng.gen_range(CRASH_AFTER_MS_MIN..=CRASH_AFTER_MS_MAX);
         let down_ms = rng.gen_range(DOWN_MS_MIN..=DOWN_MS_MAX);
         let save = rng.gen_bool(0.5).then(|| {
@@ -105,8 +116,15 @@ impl Episode {
             _ => {}
         }
         let faults = (faults && rng.gen_bool(0.75)).then(|| {
-            let after_ms = rng.gen_range(FAULTS_AFTER_MS_MIN..=FAULTS_AFTER_MS_MAX);
-            (after_ms, draw_fault_config(rng))
+            let after_ms = if rng.gen_bool(FAULTS_AT_START_UP_PROBABILITY) {
+                0
+            } else {
+                rng.gen_range(FAULTS_AFTER_MS_MIN..=FAULTS_AFTER_MS_MAX)
+            };
+            (
+                after_ms,
+                draw_fault_config(rng, after_ms > 0 || startup_eio),
+            )
         });
         let episode = Episode {
             crash_after_ms,
@@ -137,22 +155,26 @@ impl Episode {
     }
 }
 
-/// One kind of fault (or all three, weaker), and a little latency.
-fn draw_fault_config(rng: &mut ChaCha8Rng) -> FaultConfig {
+/// One kind of fault (or all three, weaker), and a little latency; EIO only with `eio`.
+fn draw_fault_config(rng: &mut ChaCha8Rng, eio: bool) -> FaultConfig {
     let mut config = FaultConfig {
         latency_ms_max: rng.gen_range(0..=FAULT_LATENCY_MS_MAX),
         ..FaultConfig::default()
     };
-    match rng.gen_range(0..4) {
+    let first_kind = if eio { 0 } else { 1 };
+    match rng.gen_range(first_kind..4) {
         0 => config.eio_probability = rng.gen_range(0.005..0.05),
         1 => config.enospc_probability = rng.gen_range(0.005..0.05),
         2 => config.fsync_fail_probability = rng.gen_range(0.01..0.1),
         _ => {
-            config.eio_probability = rng.gen_range(0.002..0.02);
+            if eio {
+                config.eio_probability = rng.gen_range(0.002..0.02);
+            }
             config.enospc_probability = rng.gen_range(0.002..0.02);
             config.fsync_fail_probability = rng.gen_range(0.005..0.05);
         }
     }
+    assert!(eio || config.eio_probability == 0.0);
     config
 }
 
@@ -317,12 +339,15 @@ mod tests {
 
     #[test]
     fn draws_replay_and_stay_in_bounds() {
-        let draw = |seed| Episode::draw(&mut ChaCha8Rng::seed_from_u64(seed), 4, true);
+        let draw = |seed| Episode::draw(&mut ChaCha8Rng::seed_from_u64(seed), 4, true, false);
         for seed in 0..50 {
             let episodes = draw(seed);
             assert_eq!(episodes, draw(seed));
             for episode in &episodes {
                 assert!(episode.crash_after_ms <= CRASH_AFTER_MS_MAX);
+                if let Some((0, config)) = episode.faults {
+                    assert_eq!(config.eio_probability, 0.0);
+                }
                 if let Some((save_ms, _)) = episode.save {
                     assert!(save_ms < CRASH_AFTER_MS_MAX);
                 }

@@ -132,6 +132,7 @@ impl Params {
             &mut world::stream(seed, "persist-faults"),
             spec.crashes,
             spec.faults,
+            spec.startup_eio,
         );
         assert!(spec.shards.contains(&shards));
         assert_eq!(episodes.len(), spec.crashes);

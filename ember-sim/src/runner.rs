@@ -222,12 +222,12 @@ fn run_bitrot_block(
 
 /// The command that replays `seed`, naming the file as it sits in the workspace.
 pub fn replay_line(path: &Path, seed: u64) -> String {
-    let in_scenarios = path
-        .parent()
-        .and_then(|dir| dir.file_name())
-        .is_some_and(|name| name == "scenarios");
-    let shown = match (in_scenarios, path.file_name()) {
-        (true, Some(name)) => format!("scenarios/{}", name.to_string_lossy()),
+    let dir = path.parent().and_then(|dir| dir.file_name());
+    let shown = match (dir.and_then(|dir| dir.to_str()), path.file_name()) {
+        (Some("scenarios"), Some(name)) => format!("scenarios/{}", name.to_string_lossy()),
+        (Some("known-bugs"), Some(name)) => {
+            format!("ember-sim/known-bugs/{}", name.to_string_lossy())
+        }
         _ => path.display().to_string(),
     };
     format!("replay: cargo run -p ember-sim -- run {shown} --seed {seed}")
@@ -264,6 +264,8 @@ mod tests {
             line,
             "replay: cargo run -p ember-sim -- run scenarios/single_node.scn --seed 7"
         );
+        let known = replay_line(Path::new("/w/ember-sim/known-bugs/a.scn"), 3);
+        assert!(known.ends_with("run ember-sim/known-bugs/a.scn --seed 3"));
         let other = replay_line(Path::new("x.scn"), 1);
         assert!(other.ends_with("run x.scn --seed 1"));
     }
