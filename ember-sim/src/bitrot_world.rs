@@ -26,7 +26,7 @@ use crate::checkers::{acknowledged, recovered_prefix};
 use crate::persist_client::{Writer, WriterSetup};
 use crate::persist_faults::DOWN_MS_MAX;
 use crate::persist_world::{self, Board, EndCell, Outcome, DATA_DIR, RECONNECT_SLACK_MS};
-use crate::scenario::{BitrotSpec, Policy};
+use crate::scenario::{BitrotSpec, Policy, ShutdownCheck};
 use crate::session::Session;
 use crate::world::{
     self, LATENCY_MS_MAX_HIGH, LATENCY_MS_MAX_LOW, LATENCY_MS_MIN, NODE_HOST, NODE_PORT,
@@ -130,6 +130,7 @@ pub fn run(params: &Params) -> Outcome {
             writes: params.spec.writes,
             rng: world::stream(params.seed, &format!("writer-{index}")),
             reconnect_deadline_ms: DOWN_MS_MAX + RECONNECT_SLACK_MS,
+            shutdown: ShutdownCheck::None,
             board: board.clone(),
         };
         let host = writer(setup, params.shards, rotting.clone());
@@ -222,6 +223,7 @@ impl World {
             generation: self.board.borrow().generation,
             result,
             faults_on: false,
+            shutdown_requested: false,
         };
         let detail = node_stops::check(&end)
             .err()
@@ -323,7 +325,11 @@ impl World {
 
     fn next_generation(&mut self, now_ms: u64, event: &[u8]) {
         let mut board = self.board.borrow_mut();
-        board.ended_ms.push(now_ms);
+        board.ends.push(persist_world::GenerationEnd {
+            at_ms: now_ms,
+            clean: false,
+            shutdown_sent_ms: None,
+        });
         board.generation += 1;
         board.trace.record(now_ms, &[b"world", event]);
     }

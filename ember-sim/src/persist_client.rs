@@ -6,7 +6,9 @@
 //! When it reaches a node of a newer generation (one that restarted) it first reads every
 //! key back and judges the recovered state against what it wrote:
 //! - `recovered_prefix`: under every policy, each key holds a prefix of its writes;
-//! - `acknowledged`: under `always`, no acknowledged write is missing;
+//! - `acknowledged`: under `always`, no acknowledged write is missing, and after a clean
+//!   exit on SHUTDOWN none is under any policy (with `shutdown=before`, none acknowledged
+//!   before the SHUTDOWN was sent);
 //! - `everysec_window`: under `everysec`, none acknowledged a second or more before the
 //!   crash is missing.
 //!
@@ -14,7 +16,7 @@
 //! it reads everything back a last time with no crash in between, when every
 //! acknowledged write must be there whatever the policy.
 //!
-//! The admin sends the BGSAVE and BGREWRITEAOF requests the world queues.
+//! The admin sends the BGSAVE, BGREWRITEAOF and SHUTDOWN requests the world queues.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -30,9 +32,9 @@ use crate::checkers::linearizable::show;
 use crate::checkers::lost_connections::Loss;
 use crate::checkers::{acknowledged, everysec_window, recovered_prefix};
 use crate::client::render_args;
-use crate::persist_faults::SaveKind;
+use crate::persist_faults::AdminOrder;
 use crate::persist_world::Board;
-use crate::scenario::Policy;
+use crate::scenario::{Policy, ShutdownCheck};
 use crate::session::Session;
 use crate::world::{EPOCH_UNIX_MS, NODE_HOST, NODE_PORT};
 use crate::write_log::{KeyKind, KeyLog, KeyState};
@@ -64,6 +66,7 @@ pub struct WriterSetup {
     pub writes: usize,
     pub rng: ChaCha8Rng,
     pub reconnect_deadline_ms: u64,
+    pub shutdown: ShutdownCheck,
     pub board: Rc<RefCell<Board>>,
 }
 
@@ -72,6 +75,9 @@ pub struct WriterSetup {
 enum Judge {
     /// The generation the logs describe ended (crash or stop) at this instant.
     AfterCrash(u64),
+    /// It ended with a clean exit on SHUTDOWN (then a crash of the machine); writes
+    /// acknowledged by this instant must be there, or all of them if None.
+    AfterShutdown(Option<u64>),
     /// The node has not restarted since the logs' base was read.
     NoCrash,
 }
@@ -116,8 +122,8 @@ pub async fn run(setup: WriterSetup) -> turmoil::Result {
             return Ok(());
         }
         if writer.generation() != writer.verified {
-            let ended_ms = writer.ended_ms();
-            writer.read_back(Judge::AfterCrash(ended_ms)).await;
+            let judge = writer.judge_after_end();
+            writer.read_back(judge).await;
             continue;
         }
         writer.write_batch().await;
@@ -126,28 +132,36 @@ pub async fn run(setup: WriterSetup) -> turmoil::Result {
     Ok(())
 }
 
-/// The admin host: sends each queued BGSAVE or BGREWRITEAOF on a fresh connection, until
-/// the world is healed. Any reply will do (a save may already run, the node may be
-/// loading); a connection that fails drops the request.
+/// The admin host: sends each queued BGSAVE, BGREWRITEAOF or SHUTDOWN on a fresh
+/// connection, until the world is healed. Any reply will do (a save may already run, the
+/// node may be loading, SHUTDOWN closes the connection); a connection that fails drops the
+/// request, and so does a restart: a request is for the generation it was made in.
 pub async fn admin(seed: u64, board: Rc<RefCell<Board>>) -> turmoil::Result {
     let env = Env::simulation(seed, "admin", SimDisk::new(seed), 1, EPOCH_UNIX_MS);
     loop {
         let order = board.borrow_mut().admin_orders.pop_front();
-        let Some(kind) = order else {
+        let Some((generation, order)) = order else {
             if board.borrow().healed || board.borrow().failure.is_some() {
                 return Ok(());
             }
             env.sleep(Duration::from_millis(ADMIN_POLL_MS)).await;
             continue;
         };
-        let name = match kind {
-            SaveKind::BgSave => "BGSAVE",
-            SaveKind::BgRewriteAof => "BGREWRITEAOF",
-        };
+        if board.borrow().generation != generation {
+            continue;
+        }
+        let name = order.name();
         let Ok(mut session) = Session::open(seed, "admin", NODE_HOST, NODE_PORT, false).await
         else {
             continue;
         };
+        if order == AdminOrder::Shutdown {
+            let sent_ms = session.now_ms();
+            board
+                .borrow_mut()
+                .shutdown_sent_ms
+                .insert(generation, sent_ms);
+        }
         let reply = session.call(&[name], REPLY_TIMEOUT_MS).await;
         let shown = reply.as_ref().map_or_else(Clone::clone, show);
         let at_ms = session.now_ms();
@@ -156,7 +170,7 @@ pub async fn admin(seed: u64, board: Rc<RefCell<Board>>) -> turmoil::Result {
             .trace
             .record(at_ms, &[b"admin", name.as_bytes(), shown.as_bytes()]);
         match reply {
-            Ok(Frame::Simple(_)) => board.stats.saves += 1,
+            Ok(Frame::Simple(_)) if order != AdminOrder::Shutdown => board.stats.saves += 1,
             Ok(Frame::Error(_)) | Err(_) => {}
             Ok(other) => board.fail("admin", at_ms, format!("{name} replied {}", show(&other))),
         }
@@ -226,11 +240,17 @@ impl Writer {
         self.session.as_ref().expect("connected").1
     }
 
-    /// When the generation the keys describe ended; a newer one exists, so it did.
-    fn ended_ms(&self) -> u64 {
+    /// How to judge the keys after the end of the generation they describe; a newer one
+    /// exists, so it ended.
+    fn judge_after_end(&self) -> Judge {
         let board = self.setup.board.borrow();
         let generation = usize::try_from(self.verified).expect("small");
-        board.ended_ms[generation]
+        let end = board.ends[generation];
+        match (end.clean, self.setup.shutdown) {
+            (true, ShutdownCheck::Before) => Judge::AfterShutdown(end.shutdown_sent_ms),
+            (true, _) => Judge::AfterShutdown(None),
+            (false, _) => Judge::AfterCrash(end.at_ms),
+        }
     }
 
     /// Connects unless connected, backing off between tries; false (a failure, unless one
@@ -398,7 +418,7 @@ impl Writer {
             let judge = if self.generation() == self.verified {
                 Judge::NoCrash
             } else {
-                Judge::AfterCrash(self.ended_ms())
+                self.judge_after_end()
             };
             if let ReadBack::Judged = self.read_back(judge).await {
                 if judge == Judge::NoCrash {
@@ -478,8 +498,12 @@ impl Writer {
         let log = &self.keys[key];
         let applied = recovered_prefix::check(log, state)?;
         match (judge, self.setup.policy) {
-            (Judge::NoCrash, _) | (Judge::AfterCrash(_), Policy::Always) => {
+            (Judge::NoCrash | Judge::AfterShutdown(None), _)
+            | (Judge::AfterCrash(_), Policy::Always) => {
                 acknowledged::check(log, applied)?;
+            }
+            (Judge::AfterShutdown(Some(sent_ms)), _) => {
+                acknowledged::check_acked_by(log, applied, sent_ms)?;
             }
             (Judge::AfterCrash(crash_ms), Policy::EverySec) => {
                 everysec_window::check(log, applied, crash_ms)?;

@@ -1,6 +1,9 @@
 //! The persist world's faults, as episodes: from one start of the node to its next end.
 //! In each, the world may turn disk faults on, the admin may ask for a BGSAVE or a
 //! BGREWRITEAOF, and then the world crashes the node and restarts it after a down time.
+//! Some episodes end with a SHUTDOWN from the admin instead; the machine still crashes
+//! once the node has exited (a power cut right after a clean shutdown), and if the node
+//! has not exited `SHUTDOWN_DEADLINE_MS` later it crashes anyway.
 //!
 //! Every episode is drawn from the seed before the run starts. Its instants count from the
 //! node's (re)start rather than from time zero, because a node that stops on a failed
@@ -35,11 +38,17 @@ const CRASH_AFTER_SAVE_MS_MAX: u64 = 40;
 /// The largest injected latency per disk operation while faults are on.
 const FAULT_LATENCY_MS_MAX: u64 = 3;
 
-/// A save the admin host asks for.
+/// The share of episodes (other than start-up crashes) that end with a SHUTDOWN.
+const SHUTDOWN_PROBABILITY: f64 = 0.2;
+/// How long after a SHUTDOWN the world waits for the node to exit before it crashes it.
+pub const SHUTDOWN_DEADLINE_MS: u64 = 2_000;
+
+/// A request the admin host sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SaveKind {
+pub enum AdminOrder {
     BgSave,
     BgRewriteAof,
+    Shutdown,
 }
 
 /// One episode; every instant counts from the node's start.
@@ -48,14 +57,17 @@ pub struct Episode {
     pub crash_after_ms: u64,
     pub down_ms: u64,
     pub faults: Option<(u64, FaultConfig)>,
-    pub save: Option<(u64, SaveKind)>,
+    /// A BGSAVE or BGREWRITEAOF.
+    pub save: Option<(u64, AdminOrder)>,
+    /// Whether the admin's SHUTDOWN at `crash_after_ms` ends the episode instead of a crash.
+    pub shutdown: bool,
 }
 
 /// What the world must do now.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Event {
     FaultsOn(FaultConfig),
-    Save(SaveKind),
+    Admin(AdminOrder),
     Crash,
     Restart,
 }
@@ -74,6 +86,7 @@ enum Phase {
         since_ms: u64,
         faults_done: bool,
         save_done: bool,
+        shutdown_sent: bool,
     },
     Down {
         until_ms: u64,
@@ -82,29 +95,32 @@ enum Phase {
 
 impl Episode {
     /// `count` episodes; with `faults`, most turn on one kind of disk fault. Without
-    /// `startup_eio`, faults on from a restart are ENOSPC and failed fsyncs only.
+    /// `startup_eio`, faults on from a restart are ENOSPC and failed fsyncs only. With
+    /// `shutdowns`, some end with a SHUTDOWN.
     pub fn draw(
         rng: &mut ChaCha8Rng,
         count: usize,
         faults: bool,
         startup_eio: bool,
+        shutdowns: bool,
     ) -> Vec<Episode> {
         (0..count)
-            .map(|_| Episode::draw_one(rng, faults, startup_eio))
+            .map(|_| Episode::draw_one(rng, faults, startup_eio, shutdowns))
             .collect()
     }
 
-    fn draw_one(rng: &mut ChaCha8Rng, faults: bool, startup_eio: bool) -> Episode {
+    fn draw_one(rng: &mut ChaCha8Rng, faults: bool, startup_eio: bool, shutdowns: bool) -> Episode {
         let mut crash_after_ms = rng.gen_range(CRASH_AFTER_MS_MIN..=CRASH_AFTER_MS_MAX);
         let down_ms = rng.gen_range(DOWN_MS_MIN..=DOWN_MS_MAX);
         let save = rng.gen_bool(0.5).then(|| {
             let kind = if rng.gen_bool(0.5) {
-                SaveKind::BgSave
+                AdminOrder::BgSave
             } else {
-                SaveKind::BgRewriteAof
+                AdminOrder::BgRewriteAof
             };
             (rng.gen_range(CRASH_AFTER_MS_MIN / 2..crash_after_ms), kind)
         });
+        let mut shutdown = shutdowns && rng.gen_bool(SHUTDOWN_PROBABILITY);
         match save {
             Some((save_ms, _)) if rng.gen_bool(0.5) => {
                 crash_after_ms =
@@ -112,6 +128,7 @@ impl Episode {
             }
             None if rng.gen_bool(START_UP_CRASH_PROBABILITY) => {
                 crash_after_ms = rng.gen_range(1..=START_UP_CRASH_MS_MAX);
+                shutdown = false;
             }
             _ => {}
         }
@@ -131,6 +148,7 @@ impl Episode {
             down_ms,
             faults,
             save,
+            shutdown,
         };
         assert!(episode.crash_after_ms >= 1);
         assert!(episode.crash_after_ms <= CRASH_AFTER_MS_MAX);
@@ -140,16 +158,13 @@ impl Episode {
 
     /// A short line for the parameters: `crash@900+50 faults@300:eio0.020 bgsave@400`.
     pub fn describe(&self) -> String {
-        let mut text = format!("crash@{}+{}", self.crash_after_ms, self.down_ms);
+        let end = if self.shutdown { "shutdown" } else { "crash" };
+        let mut text = format!("{end}@{}+{}", self.crash_after_ms, self.down_ms);
         if let Some((after_ms, config)) = self.faults {
             text.push_str(&format!(" faults@{after_ms}:{}", describe_faults(&config)));
         }
         if let Some((after_ms, kind)) = self.save {
-            let name = match kind {
-                SaveKind::BgSave => "bgsave",
-                SaveKind::BgRewriteAof => "bgrewriteaof",
-            };
-            text.push_str(&format!(" {name}@{after_ms}"));
+            text.push_str(&format!(" {}@{after_ms}", kind.name().to_lowercase()));
         }
         text
     }
@@ -188,6 +203,17 @@ fn describe_faults(config: &FaultConfig) -> String {
     )
 }
 
+impl AdminOrder {
+    /// The command that makes the request.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdminOrder::BgSave => "BGSAVE",
+            AdminOrder::BgRewriteAof => "BGREWRITEAOF",
+            AdminOrder::Shutdown => "SHUTDOWN",
+        }
+    }
+}
+
 impl Timeline {
     /// The run's episodes; the node starts up at time zero.
     pub fn new(episodes: Vec<Episode>) -> Timeline {
@@ -198,6 +224,7 @@ impl Timeline {
                 since_ms: 0,
                 faults_done: false,
                 save_done: false,
+                shutdown_sent: false,
             },
         }
     }
@@ -210,6 +237,7 @@ impl Timeline {
                     since_ms: now_ms,
                     faults_done: false,
                     save_done: false,
+                    shutdown_sent: false,
                 };
                 Some(Event::Restart)
             }
@@ -225,6 +253,7 @@ impl Timeline {
         let Phase::Up {
             faults_done,
             save_done,
+            shutdown_sent,
             ..
         } = &mut self.phase
         else {
@@ -239,10 +268,17 @@ impl Timeline {
         if let Some((after_ms, kind)) = episode.save {
             if !*save_done && up_ms >= after_ms {
                 *save_done = true;
-                return Some(Event::Save(kind));
+                return Some(Event::Admin(kind));
             }
         }
-        if up_ms >= episode.crash_after_ms {
+        if up_ms < episode.crash_after_ms {
+            return None;
+        }
+        if episode.shutdown && !*shutdown_sent {
+            *shutdown_sent = true;
+            return Some(Event::Admin(AdminOrder::Shutdown));
+        }
+        if !episode.shutdown || up_ms >= episode.crash_after_ms + SHUTDOWN_DEADLINE_MS {
             self.end_episode(now_ms);
             return Some(Event::Crash);
         }
@@ -299,17 +335,18 @@ mod tests {
             crash_after_ms: 500,
             down_ms: 50,
             faults: Some((100, FaultConfig::default())),
-            save: Some((200, SaveKind::BgSave)),
+            save: Some((200, AdminOrder::BgSave)),
+            shutdown: false,
         };
         let mut timeline = Timeline::new(vec![episode, episode]);
         let seen = events(&mut timeline, None);
         let expected = vec![
             (100, Event::FaultsOn(FaultConfig::default())),
-            (200, Event::Save(SaveKind::BgSave)),
+            (200, Event::Admin(AdminOrder::BgSave)),
             (500, Event::Crash),
             (550, Event::Restart),
             (650, Event::FaultsOn(FaultConfig::default())),
-            (750, Event::Save(SaveKind::BgSave)),
+            (750, Event::Admin(AdminOrder::BgSave)),
             (1_050, Event::Crash),
             (1_100, Event::Restart),
         ];
@@ -324,6 +361,7 @@ mod tests {
             down_ms: 50,
             faults: None,
             save: None,
+            shutdown: false,
         };
         let mut timeline = Timeline::new(vec![episode, episode]);
         let seen = events(&mut timeline, Some(120));
@@ -338,8 +376,33 @@ mod tests {
     }
 
     #[test]
+    fn a_shutdown_waits_for_the_exit_then_crashes() {
+        let episode = Episode {
+            crash_after_ms: 300,
+            down_ms: 50,
+            faults: None,
+            save: None,
+            shutdown: true,
+        };
+        let mut timeline = Timeline::new(vec![episode, episode]);
+        // The first node exits at 310 ms; the second never does.
+        let seen = events(&mut timeline, Some(310));
+        let shutdown = Event::Admin(AdminOrder::Shutdown);
+        assert_eq!(
+            seen,
+            vec![
+                (300, shutdown),
+                (360, Event::Restart),
+                (660, shutdown),
+                (660 + SHUTDOWN_DEADLINE_MS, Event::Crash),
+                (710 + SHUTDOWN_DEADLINE_MS, Event::Restart),
+            ]
+        );
+    }
+
+    #[test]
     fn draws_replay_and_stay_in_bounds() {
-        let draw = |seed| Episode::draw(&mut ChaCha8Rng::seed_from_u64(seed), 4, true, false);
+        let draw = |seed| Episode::draw(&mut ChaCha8Rng::seed_from_u64(seed), 4, true, false, true);
         for seed in 0..50 {
             let episodes = draw(seed);
             assert_eq!(episodes, draw(seed));

@@ -13,7 +13,7 @@
 //! in `persist_client`.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use ember_net::{Env, FaultConfig, SimDisk};
@@ -24,8 +24,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkers::lost_connections::{self, Loss};
 use crate::checkers::node_stops::{self, NodeEnd};
 use crate::persist_client::{self, WriterSetup};
-use crate::persist_faults::{Episode, Event, SaveKind, Timeline, DOWN_MS_MAX};
-use crate::scenario::{PersistSpec, Policy};
+use crate::persist_faults::{AdminOrder, Episode, Event, Timeline, DOWN_MS_MAX};
+use crate::scenario::{PersistSpec, Policy, ShutdownCheck};
 use crate::trace::Trace;
 use crate::world::{
     self, EPOCH_UNIX_MS, LATENCY_MS_MAX_HIGH, LATENCY_MS_MAX_LOW, LATENCY_MS_MIN, NODE_HOST,
@@ -67,13 +67,16 @@ pub struct Params {
 pub struct Board {
     /// Bumped when the node crashes or stops; a generation is one run of its host.
     pub generation: u64,
-    /// When each generation ended, by generation.
-    pub ended_ms: Vec<u64>,
+    /// How each generation ended, by generation.
+    pub ends: Vec<GenerationEnd>,
     /// Every episode is over and the node is up.
     pub healed: bool,
     pub failure: Option<String>,
     pub trace: Trace,
-    pub admin_orders: VecDeque<SaveKind>,
+    /// Requests for the admin host, each for the generation it was made in.
+    pub admin_orders: VecDeque<(u64, AdminOrder)>,
+    /// When the admin sent a generation its SHUTDOWN, by generation.
+    pub shutdown_sent_ms: BTreeMap<u64, u64>,
     pub losses: Vec<Loss>,
     pub stats: Stats,
 }
@@ -95,8 +98,19 @@ pub struct Stats {
     /// Crashes and stops that found a snapshot being written or an AOF being rotated.
     pub mid_save: u64,
     pub stops: u64,
+    /// Generations that ended with a SHUTDOWN and a clean exit.
+    pub shutdowns: u64,
     pub saves: u64,
     pub connects: u64,
+}
+
+/// How a generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenerationEnd {
+    pub at_ms: u64,
+    /// The node exited cleanly after a SHUTDOWN, sent at `shutdown_sent_ms`.
+    pub clean: bool,
+    pub shutdown_sent_ms: Option<u64>,
 }
 
 /// A finished run.
@@ -133,6 +147,7 @@ impl Params {
             spec.crashes,
             spec.faults,
             spec.startup_eio,
+            spec.shutdown != ShutdownCheck::None,
         );
         assert!(spec.shards.contains(&shards));
         assert_eq!(episodes.len(), spec.crashes);
@@ -263,6 +278,7 @@ pub fn run(params: &Params) -> Outcome {
         crash_rng: world::stream(params.seed, "disk-crash"),
         garble_probability: params.garble_probability,
         board: board.clone(),
+        shutdown_generation: None,
     };
     let elapsed_ms = world.step_to_end(&mut sim, &ended);
     drop(sim);
@@ -272,7 +288,7 @@ pub fn run(params: &Params) -> Outcome {
     }
     let stats = board.stats;
     let summary = format!(
-        "sent={} acked={} unacked={} unacked_kept={} lost_acked={} lost_window_ms_max={} read_backs={} crashes={} mid_save={} stops={} saves={} connects={} events={} virtual_ms={elapsed_ms}",
+        "sent={} acked={} unacked={} unacked_kept={} lost_acked={} lost_window_ms_max={} read_backs={} crashes={} mid_save={} stops={} shutdowns={} saves={} connects={} events={} virtual_ms={elapsed_ms}",
         stats.sent,
         stats.acked,
         stats.unacked,
@@ -283,6 +299,7 @@ pub fn run(params: &Params) -> Outcome {
         stats.crashes,
         stats.mid_save,
         stats.stops,
+        stats.shutdowns,
         stats.saves,
         stats.connects,
         board.trace.events(),
@@ -304,6 +321,7 @@ fn add_hosts(sim: &mut turmoil::Sim<'static>, params: &Params, board: &Rc<RefCel
             writes: params.spec.writes,
             rng: world::stream(params.seed, &format!("writer-{index}")),
             reconnect_deadline_ms,
+            shutdown: params.spec.shutdown,
             board: board.clone(),
         };
         sim.client(format!("writer{index}"), persist_client::run(setup));
@@ -320,6 +338,8 @@ struct World {
     crash_rng: ChaCha8Rng,
     garble_probability: f64,
     board: Rc<RefCell<Board>>,
+    /// The generation the last SHUTDOWN was sent to.
+    shutdown_generation: Option<u64>,
 }
 
 impl World {
@@ -358,28 +378,34 @@ impl World {
         now_ms: u64,
         result: Result<(), String>,
     ) {
-        let faults_on = injecting(&self.disk.faults());
+        let generation = self.board.borrow().generation;
         let reason = match &result {
             Ok(()) => "exited".to_string(),
             Err(reason) => reason.clone(),
         };
         let end = NodeEnd {
             at_ms: now_ms,
-            generation: self.board.borrow().generation,
+            generation,
+            faults_on: injecting(&self.disk.faults()),
+            shutdown_requested: self.shutdown_generation == Some(generation),
             result,
-            faults_on,
         };
+        let clean = end.shutdown_requested && end.result.is_ok();
         let mut board = self.board.borrow_mut();
         if let Err(detail) = node_stops::check(&end) {
             board.fail("node", now_ms, detail);
         }
-        board.stats.stops += 1;
+        if clean {
+            board.stats.shutdowns += 1;
+        } else {
+            board.stats.stops += 1;
+        }
         board
             .trace
             .record(now_ms, &[b"world", b"stopped", reason.as_bytes()]);
         drop(board);
         self.timeline.node_ended(now_ms);
-        self.end_generation(sim, now_ms);
+        self.end_generation(sim, now_ms, clean);
     }
 
     fn apply(&mut self, sim: &mut turmoil::Sim<'static>, now_ms: u64, event: Event) {
@@ -393,11 +419,17 @@ impl World {
                 });
                 board.trace.record(now_ms, &[b"world", b"faults on"]);
             }
-            Event::Save(kind) => board.admin_orders.push_back(kind),
+            Event::Admin(order) => {
+                if order == AdminOrder::Shutdown {
+                    self.shutdown_generation = Some(board.generation);
+                }
+                let generation = board.generation;
+                board.admin_orders.push_back((generation, order));
+            }
             Event::Crash => {
                 board.stats.crashes += 1;
                 drop(board);
-                self.end_generation(sim, now_ms);
+                self.end_generation(sim, now_ms, false);
             }
             Event::Restart => {
                 sim.bounce(NODE_HOST);
@@ -407,8 +439,8 @@ impl World {
     }
 
     /// Crashes the machine (the node's tasks may already have ended) and opens the next
-    /// generation.
-    fn end_generation(&mut self, sim: &mut turmoil::Sim<'static>, now_ms: u64) {
+    /// generation; `clean` if the node exited after a SHUTDOWN.
+    fn end_generation(&mut self, sim: &mut turmoil::Sim<'static>, now_ms: u64, clean: bool) {
         let mid_save = self.disk.list(NODE_HOST).iter().any(|path| saving(path));
         crash_machine(
             sim,
@@ -419,9 +451,15 @@ impl World {
         );
         let mut board = self.board.borrow_mut();
         board.stats.mid_save += u64::from(mid_save);
-        board.ended_ms.push(now_ms);
+        let generation = board.generation;
+        let shutdown_sent_ms = board.shutdown_sent_ms.get(&generation).copied();
+        board.ends.push(GenerationEnd {
+            at_ms: now_ms,
+            clean,
+            shutdown_sent_ms,
+        });
         board.generation += 1;
-        assert_eq!(board.ended_ms.len() as u64, board.generation);
+        assert_eq!(board.ends.len() as u64, board.generation);
         board.trace.record(now_ms, &[b"world", b"crash"]);
     }
 }
@@ -446,7 +484,8 @@ fn check_losses(board: &mut Board, elapsed_ms: u64) {
         .iter()
         .filter_map(|loss| {
             let generation = usize::try_from(loss.generation).expect("small");
-            lost_connections::check(loss, board.ended_ms.get(generation).copied()).err()
+            let ended_ms = board.ends.get(generation).map(|end| end.at_ms);
+            lost_connections::check(loss, ended_ms).err()
         })
         .collect();
     if let Some(first) = verdicts.into_iter().next() {

@@ -6,7 +6,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::scenario::{self, BitrotSpec, Block, PersistSpec, RunSpec, TypesSpec};
+use crate::scenario::{self, BitrotSpec, Block, PersistSpec, RunSpec, ShutdownCheck, TypesSpec};
 use crate::trace::fnv1a;
 use crate::world::{self, Params};
 use crate::{bitrot_world, persist_world, types_world};
@@ -181,8 +181,13 @@ fn run_persist_block(
     if let Some(failure) = outcome.failure {
         return (Err(failure), outcome.trace.hash());
     }
+    let shutdown = match spec.shutdown {
+        ShutdownCheck::None => "none",
+        ShutdownCheck::Before => "before",
+        ShutdownCheck::Exit => "exit",
+    };
     let report = format!(
-        "ok policy={} clients={} writes_min={} episodes={} faults={}",
+        "ok policy={} clients={} writes_min={} episodes={} faults={} shutdown={shutdown}",
         spec.policy.name(),
         spec.clients,
         spec.clients * spec.writes,

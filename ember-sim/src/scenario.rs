@@ -70,6 +70,18 @@ pub enum Policy {
     No,
 }
 
+/// Which SHUTDOWNs a `persist` run sends, and what it holds a clean exit to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownCheck {
+    /// No episode ends with a SHUTDOWN.
+    None,
+    /// Every write acknowledged before the SHUTDOWN was sent survives the clean exit.
+    Before,
+    /// Every write acknowledged at all survives it: the node acknowledges nothing it will
+    /// not have written and fsynced when it exits.
+    Exit,
+}
+
 /// The `persist` command: one node with the AOF on, clients appending sequenced writes,
 /// crashes at seeded points (and, with `faults=disk`, injected disk failures), and a
 /// read-back after every restart.
@@ -88,6 +100,8 @@ pub struct PersistSpec {
     /// an EIO while the node lists its data directory at start-up makes it serve before
     /// its data is loaded, a known node bug (see `ember-sim/known-bugs/`).
     pub startup_eio: bool,
+    /// Whether some episodes end with a SHUTDOWN, and what a clean exit must keep.
+    pub shutdown: ShutdownCheck,
 }
 
 /// The `bitrot` command: clients write under `appendfsync always`, then one durable bit in
@@ -310,6 +324,7 @@ impl PersistSpec {
             crashes: 3,
             faults: false,
             startup_eio: false,
+            shutdown: ShutdownCheck::None,
         };
         for word in words {
             let (name, value) = word
@@ -329,6 +344,14 @@ impl PersistSpec {
                     }
                 }
                 "startup_eio" => spec.startup_eio = yes_no(value)?,
+                "shutdown" => {
+                    spec.shutdown = match value {
+                        "none" => ShutdownCheck::None,
+                        "before" => ShutdownCheck::Before,
+                        "exit" => ShutdownCheck::Exit,
+                        _ => return Err(format!("`{value}` is not none, before or exit")),
+                    }
+                }
                 _ => return Err(format!("unknown setting `{name}`")),
             }
         }
@@ -467,6 +490,11 @@ mod tests {
                 .startup_eio
         );
         assert!(PersistSpec::parse("persist startup_eio=1").is_err());
+        let shutdown = PersistSpec::parse("persist shutdown=before")
+            .unwrap()
+            .shutdown;
+        assert_eq!(shutdown, ShutdownCheck::Before);
+        assert!(PersistSpec::parse("persist shutdown=maybe").is_err());
         assert!(PersistSpec::parse("persist crashes=99").is_err());
         assert!(PersistSpec::parse("run").is_err());
         let bitrot = BitrotSpec::parse("bitrot clients=1 writes=5").unwrap();

@@ -1,5 +1,5 @@
 //! The node stops only for a reason: a failed write or fsync (an injected EIO, ENOSPC or
-//! fsync failure) stops it, and nothing else does. In particular it never refuses to start
+//! fsync failure) stops it, a SHUTDOWN makes it exit cleanly, and nothing else does. In particular it never refuses to start
 //! after a plain crash: a torn tail is cut back with a warning, so start-up after a crash
 //! on a healthy disk must succeed.
 //!
@@ -15,6 +15,8 @@ pub struct NodeEnd {
     pub result: Result<(), String>,
     /// Whether injected disk faults were on when it ended.
     pub faults_on: bool,
+    /// Whether the admin had sent this generation a SHUTDOWN.
+    pub shutdown_requested: bool,
 }
 
 /// The text every error injected by ember-net's SimDisk carries.
@@ -23,6 +25,7 @@ const INJECTED: &str = "injected";
 /// Whether this end is one the node may come to.
 pub fn check(end: &NodeEnd) -> Result<(), String> {
     let reason = match &end.result {
+        Ok(()) if end.shutdown_requested => return Ok(()),
         Ok(()) => return Err("the node exited without SHUTDOWN or a failure".to_string()),
         Err(reason) => reason,
     };
@@ -50,6 +53,7 @@ mod tests {
             generation: 1,
             result,
             faults_on,
+            shutdown_requested: false,
         }
     }
 
@@ -63,5 +67,10 @@ mod tests {
             .unwrap_err()
             .contains("refused to start"));
         assert!(check(&end(Ok(()), true)).is_err());
+        let shut = NodeEnd {
+            shutdown_requested: true,
+            ..end(Ok(()), false)
+        };
+        assert!(check(&shut).is_ok());
     }
 }
