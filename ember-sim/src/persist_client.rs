@@ -47,6 +47,9 @@ const COUNTERS: usize = 1;
 const PIPELINE_MAX: usize = 3;
 /// Pause between a writer's pipelines.
 const THINK_MS_MAX: u64 = 12;
+/// How often a value is padded, and by how much at most.
+const PADDED_PROBABILITY: f64 = 0.1;
+const PADDING_BYTES_MAX: usize = 6_000;
 /// How long a reply may take while the node is up.
 const REPLY_TIMEOUT_MS: u64 = 1_000;
 /// Backoff between connection attempts, and between read-backs answered -LOADING.
@@ -357,8 +360,7 @@ impl Writer {
 
     /// Draws the next write and notes it in the keys' logs.
     fn next_write(&mut self, sent_ms: u64) -> Sent {
-        let value = Bytes::from(format!("{}:{}", self.setup.index, self.next_value));
-        self.next_value += 1;
+        let value = self.next_value();
         let strings: Vec<usize> = self.indices(KeyKind::Str);
         let roll = self.setup.rng.gen_range(0..20);
         let kind = match roll {
@@ -380,6 +382,19 @@ impl Writer {
             expected: self.keys[key].expected_reply(),
             writes: vec![(key, self.keys[key].writes.len() - 1)],
         }
+    }
+
+    /// A value no other write has: `writer:number`, padded now and then so that records
+    /// span pages and a crash tears them in the middle.
+    fn next_value(&mut self) -> Bytes {
+        let mut value = format!("{}:{}", self.setup.index, self.next_value);
+        self.next_value += 1;
+        if self.setup.rng.gen_bool(PADDED_PROBABILITY) {
+            let padding = self.setup.rng.gen_range(1..=PADDING_BYTES_MAX);
+            value.push(':');
+            value.extend(std::iter::repeat_n('p', padding));
+        }
+        Bytes::from(value)
     }
 
     /// An MSET of two of the writer's strings, which may live on different shards.

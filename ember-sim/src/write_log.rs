@@ -22,6 +22,9 @@ pub const WRITES_PER_KEY_MAX: usize = 100_000;
 const DESCRIBED_BEFORE: usize = 3;
 const DESCRIBED_AFTER: usize = 6;
 
+/// The longest value a failure report shows whole.
+const SHOWN_BYTES_MAX: usize = 24;
+
 /// Which write command a key takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyKind {
@@ -207,7 +210,7 @@ impl KeyLog {
 
     /// A state as a short line for failure reports.
     pub fn describe(state: &KeyState) -> String {
-        let text = |bytes: &Bytes| String::from_utf8_lossy(bytes).into_owned();
+        let text = |bytes: &Bytes| short(bytes);
         match state {
             KeyState::List(items) if items.len() > DESCRIBED_AFTER * 2 => {
                 let tail: Vec<String> = items[items.len() - DESCRIBED_AFTER..]
@@ -238,7 +241,7 @@ impl KeyLog {
             let acked = write
                 .acked_ms
                 .map_or_else(|| "unacked".to_string(), |at_ms| format!("acked@{at_ms}"));
-            let value = String::from_utf8_lossy(&write.value);
+            let value = short(&write.value);
             parts.push(format!(
                 "#{} {value} sent@{} {acked}",
                 first + number,
@@ -254,6 +257,15 @@ impl KeyLog {
             parts.join(", ")
         )
     }
+}
+
+/// A value as report text, long ones cut to their start and length.
+fn short(value: &Bytes) -> String {
+    if value.len() <= SHOWN_BYTES_MAX {
+        return String::from_utf8_lossy(value).into_owned();
+    }
+    let start = String::from_utf8_lossy(&value[..SHOWN_BYTES_MAX]);
+    format!("{start}...({} bytes)", value.len())
 }
 
 /// A counter write's delta.
