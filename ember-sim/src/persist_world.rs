@@ -1,14 +1,14 @@
 //! The persist world: one node with the AOF on (`appendfsync` as the scenario says) over
 //! the world's `SimDisk`, writer clients that append sequenced writes to keys they own and
-//! read every key back after each restart, and an admin host that sends the BGSAVE and
-//! BGREWRITEAOF requests the episodes ask for.
+//! read every key back after each restart, and an admin host that sends the BGSAVE,
+//! BGREWRITEAOF and SHUTDOWN requests the episodes ask for.
 //!
 //! The world crashes the node at the episodes' instants: turmoil's `crash` drops its tasks
 //! and sockets, and `SimDisk::crash` keeps, drops, tears or garbles each page written since
 //! the last fsync. With `faults=disk` it also turns EIO, ENOSPC and failed fsyncs on; a
-//! node whose write or fsync fails must stop, and the world then treats the stop as a
-//! crash of the machine (the disk crashes too) and restarts the node, faults healed,
-//! after the down time. Each node end is judged by `checkers::node_stops`, each lost
+//! node whose write or fsync fails must stop. A stop, and a clean exit after SHUTDOWN, are
+//! then treated as a crash of the machine (the disk crashes too), and the node restarts,
+//! faults healed, after the down time. Each node end is judged by `checkers::node_stops`, each lost
 //! connection by `checkers::lost_connections`, and each read-back by the policy's checkers
 //! in `persist_client`.
 
@@ -188,6 +188,60 @@ impl Params {
     }
 }
 
+/// Runs the world `params` describes to its end.
+pub fn run(params: &Params) -> Outcome {
+    let board = Rc::new(RefCell::new(Board::default()));
+    let disk = SimDisk::new(params.seed);
+    let healthy = FaultConfig {
+        latency_ms_max: params.disk_latency_ms_max,
+        ..FaultConfig::default()
+    };
+    disk.set_faults(healthy);
+    let config = Rc::new(RefCell::new(params.node_config()));
+    let ended: EndCell = Rc::new(RefCell::new(None));
+    let mut sim = world::build_sim(params.seed, params.latency_ms_max);
+    add_node(&mut sim, params.seed, &disk, &config, &ended);
+    add_hosts(&mut sim, params, &board);
+    let mut world = World {
+        timeline: Timeline::new(params.episodes.clone()),
+        disk,
+        healthy,
+        crash_rng: world::stream(params.seed, "disk-crash"),
+        garble_probability: params.garble_probability,
+        board: board.clone(),
+        shutdown_generation: None,
+    };
+    let elapsed_ms = world.step_to_end(&mut sim, &ended);
+    drop(sim);
+    let mut board = board.borrow_mut();
+    if board.failure.is_none() {
+        check_losses(&mut board, elapsed_ms);
+    }
+    let stats = board.stats;
+    let summary = format!(
+        "sent={} acked={} unacked={} unacked_kept={} lost_acked={} lost_window_ms_max={} read_backs={} crashes={} mid_save={} stops={} shutdowns={} saves={} connects={} events={} virtual_ms={elapsed_ms}",
+        stats.sent,
+        stats.acked,
+        stats.unacked,
+        stats.unacked_kept,
+        stats.lost_acked,
+        stats.lost_window_ms_max,
+        stats.read_backs,
+        stats.crashes,
+        stats.mid_save,
+        stats.stops,
+        stats.shutdowns,
+        stats.saves,
+        stats.connects,
+        board.trace.events(),
+    );
+    Outcome {
+        trace: board.trace.clone(),
+        summary,
+        failure: board.failure.clone(),
+    }
+}
+
 /// The node's configuration: the AOF on in `DATA_DIR` with `policy`.
 pub fn node_config(shards: usize, policy: Policy, save: &str) -> ServerConfig {
     ServerConfig {
@@ -255,60 +309,6 @@ pub fn injecting(config: &FaultConfig) -> bool {
     config.eio_probability > 0.0
         || config.enospc_probability > 0.0
         || config.fsync_fail_probability > 0.0
-}
-
-/// Runs the world `params` describes to its end.
-pub fn run(params: &Params) -> Outcome {
-    let board = Rc::new(RefCell::new(Board::default()));
-    let disk = SimDisk::new(params.seed);
-    let healthy = FaultConfig {
-        latency_ms_max: params.disk_latency_ms_max,
-        ..FaultConfig::default()
-    };
-    disk.set_faults(healthy);
-    let config = Rc::new(RefCell::new(params.node_config()));
-    let ended: EndCell = Rc::new(RefCell::new(None));
-    let mut sim = world::build_sim(params.seed, params.latency_ms_max);
-    add_node(&mut sim, params.seed, &disk, &config, &ended);
-    add_hosts(&mut sim, params, &board);
-    let mut world = World {
-        timeline: Timeline::new(params.episodes.clone()),
-        disk,
-        healthy,
-        crash_rng: world::stream(params.seed, "disk-crash"),
-        garble_probability: params.garble_probability,
-        board: board.clone(),
-        shutdown_generation: None,
-    };
-    let elapsed_ms = world.step_to_end(&mut sim, &ended);
-    drop(sim);
-    let mut board = board.borrow_mut();
-    if board.failure.is_none() {
-        check_losses(&mut board, elapsed_ms);
-    }
-    let stats = board.stats;
-    let summary = format!(
-        "sent={} acked={} unacked={} unacked_kept={} lost_acked={} lost_window_ms_max={} read_backs={} crashes={} mid_save={} stops={} shutdowns={} saves={} connects={} events={} virtual_ms={elapsed_ms}",
-        stats.sent,
-        stats.acked,
-        stats.unacked,
-        stats.unacked_kept,
-        stats.lost_acked,
-        stats.lost_window_ms_max,
-        stats.read_backs,
-        stats.crashes,
-        stats.mid_save,
-        stats.stops,
-        stats.shutdowns,
-        stats.saves,
-        stats.connects,
-        board.trace.events(),
-    );
-    Outcome {
-        trace: board.trace.clone(),
-        summary,
-        failure: board.failure.clone(),
-    }
 }
 
 fn add_hosts(sim: &mut turmoil::Sim<'static>, params: &Params, board: &Rc<RefCell<Board>>) {
