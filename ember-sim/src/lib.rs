@@ -20,6 +20,13 @@
 //! - `collections`: the reference model of lists, hashes, sets and sorted sets;
 //!   `collections_workload`: the data clients' seeded commands and transactions.
 //! - `session`: a connection with deadlines for those hosts.
+//!
+//! The persist world (`persist` blocks): the AOF on, crashes and disk faults.
+//! - `persist_world`: its parameters, the node over the world's `SimDisk`, the step loop.
+//! - `persist_faults`: its episodes (disk faults, saves, a crash, the down time).
+//! - `persist_client`: the writer clients, which read back and judge after each restart,
+//!   and the admin host; `write_log`: what each writer wrote to each key.
+//! - `bitrot_world`: the `bitrot` block, a flipped bit in the middle of a durable AOF.
 
 // tokio seeds its scheduler and `select!` from turmoil's generator only under this cfg;
 // without it two runs of one seed may differ. rustdoc is exempt: cargo passes it
@@ -29,12 +36,16 @@ compile_error!(
     "ember-sim needs --cfg tokio_unstable (set in .cargo/config.toml) for deterministic runs"
 );
 
+pub mod bitrot_world;
 pub mod checkers;
 pub mod client;
 pub mod collections;
 pub mod collections_workload;
 pub mod faults;
 pub mod oracle;
+pub mod persist_client;
+pub mod persist_faults;
+pub mod persist_world;
 pub mod pubsub_hosts;
 pub mod queue_hosts;
 pub mod runner;
@@ -45,3 +56,4 @@ pub mod types_hosts;
 pub mod types_world;
 pub mod workload;
 pub mod world;
+pub mod write_log;

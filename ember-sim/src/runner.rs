@@ -6,10 +6,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::scenario::{self, Block, RunSpec, TypesSpec};
+use crate::scenario::{self, BitrotSpec, Block, PersistSpec, RunSpec, ShutdownCheck, TypesSpec};
 use crate::trace::fnv1a;
-use crate::types_world;
 use crate::world::{self, Params};
+use crate::{bitrot_world, persist_world, types_world};
 
 /// One seed's run of a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,9 +26,17 @@ pub struct SeedRun {
 
 /// Reads and parses a scenario file.
 pub fn load(path: &Path) -> Result<Vec<Block>, String> {
+    load_with_seeds(path).map(|(blocks, _)| blocks)
+}
+
+/// Reads and parses a scenario file, with the seed count its `# seeds: N` line asks for.
+pub fn load_with_seeds(path: &Path) -> Result<(Vec<Block>, Option<u64>), String> {
     let text =
         std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
-    scenario::parse(&text).map_err(|error| format!("{}: {error}", path.display()))
+    let blocks = scenario::parse(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+    let seeds =
+        scenario::seed_count(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok((blocks, seeds))
 }
 
 /// Runs every block of `blocks` (read from `path`) with `seed`.
@@ -83,8 +91,11 @@ fn run_block(
     seed: u64,
     lines: &mut Vec<String>,
 ) -> (Result<Vec<String>, String>, u64) {
-    if block.command.starts_with("types") {
-        return run_types_block(block, seed, lines);
+    match block.command.split_whitespace().next() {
+        Some("types") => return run_types_block(block, seed, lines),
+        Some("persist") => return run_persist_block(block, seed, lines),
+        Some("bitrot") => return run_bitrot_block(block, seed, lines),
+        _ => {}
     }
     let spec = match RunSpec::parse(&block.command) {
         Ok(spec) => spec,
@@ -150,14 +161,78 @@ fn run_types_block(
     (Ok(vec![report]), outcome.trace.hash())
 }
 
+/// Runs one `persist` block: crashes and disk faults with the AOF on.
+fn run_persist_block(
+    block: &Block,
+    seed: u64,
+    lines: &mut Vec<String>,
+) -> (Result<Vec<String>, String>, u64) {
+    let spec = match PersistSpec::parse(&block.command) {
+        Ok(spec) => spec,
+        Err(error) => return (Err(format!("bad command: {error}")), 0),
+    };
+    let params = persist_world::Params::derive(seed, &spec);
+    lines.push(params.describe());
+    let outcome = match catch_unwind(AssertUnwindSafe(|| persist_world::run(&params))) {
+        Ok(outcome) => outcome,
+        Err(panic) => return (Err(format!("panic: {}", panic_text(&panic))), 0),
+    };
+    lines.push(outcome.summary.clone());
+    if let Some(failure) = outcome.failure {
+        return (Err(failure), outcome.trace.hash());
+    }
+    let shutdown = match spec.shutdown {
+        ShutdownCheck::None => "none",
+        ShutdownCheck::Before => "before",
+        ShutdownCheck::Exit => "exit",
+    };
+    let report = format!(
+        "ok policy={} clients={} writes_min={} episodes={} faults={} shutdown={shutdown}",
+        spec.policy.name(),
+        spec.clients,
+        spec.clients * spec.writes,
+        spec.crashes,
+        if spec.faults { "disk" } else { "none" }
+    );
+    (Ok(vec![report]), outcome.trace.hash())
+}
+
+/// Runs one `bitrot` block: a flipped bit in the middle of an AOF.
+fn run_bitrot_block(
+    block: &Block,
+    seed: u64,
+    lines: &mut Vec<String>,
+) -> (Result<Vec<String>, String>, u64) {
+    let spec = match BitrotSpec::parse(&block.command) {
+        Ok(spec) => spec,
+        Err(error) => return (Err(format!("bad command: {error}")), 0),
+    };
+    let params = bitrot_world::Params::derive(seed, &spec);
+    lines.push(params.describe());
+    let outcome = match catch_unwind(AssertUnwindSafe(|| bitrot_world::run(&params))) {
+        Ok(outcome) => outcome,
+        Err(panic) => return (Err(format!("panic: {}", panic_text(&panic))), 0),
+    };
+    lines.push(outcome.summary.clone());
+    if let Some(failure) = outcome.failure {
+        return (Err(failure), outcome.trace.hash());
+    }
+    let report = format!(
+        "ok clients={} writes_min={} refused=yes lenient=prefix",
+        spec.clients,
+        spec.clients * spec.writes
+    );
+    (Ok(vec![report]), outcome.trace.hash())
+}
+
 /// The command that replays `seed`, naming the file as it sits in the workspace.
 pub fn replay_line(path: &Path, seed: u64) -> String {
-    let in_scenarios = path
-        .parent()
-        .and_then(|dir| dir.file_name())
-        .is_some_and(|name| name == "scenarios");
-    let shown = match (in_scenarios, path.file_name()) {
-        (true, Some(name)) => format!("scenarios/{}", name.to_string_lossy()),
+    let dir = path.parent().and_then(|dir| dir.file_name());
+    let shown = match (dir.and_then(|dir| dir.to_str()), path.file_name()) {
+        (Some("scenarios"), Some(name)) => format!("scenarios/{}", name.to_string_lossy()),
+        (Some("known-bugs"), Some(name)) => {
+            format!("ember-sim/known-bugs/{}", name.to_string_lossy())
+        }
         _ => path.display().to_string(),
     };
     format!("replay: cargo run -p ember-sim -- run {shown} --seed {seed}")
@@ -194,6 +269,8 @@ mod tests {
             line,
             "replay: cargo run -p ember-sim -- run scenarios/single_node.scn --seed 7"
         );
+        let known = replay_line(Path::new("/w/ember-sim/known-bugs/a.scn"), 3);
+        assert!(known.ends_with("run ember-sim/known-bugs/a.scn --seed 3"));
         let other = replay_line(Path::new("x.scn"), 1);
         assert!(other.ends_with("run x.scn --seed 1"));
     }

@@ -11,6 +11,9 @@
 //! ----
 //! ok clients=4 ops=600 crashes=1
 //! ```
+//!
+//! A comment line `# seeds: N` anywhere in a file says how many seeds `cargo test` runs it
+//! over (the default is the test's own).
 
 use std::ops::RangeInclusive;
 
@@ -58,6 +61,63 @@ pub struct TypesSpec {
     pub messages: usize,
     pub shards: RangeInclusive<usize>,
 }
+
+/// How the `persist` world's node fsyncs its AOF (the node's `--appendfsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Always,
+    EverySec,
+    No,
+}
+
+/// Which SHUTDOWNs a `persist` run sends, and what it holds a clean exit to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownCheck {
+    /// No episode ends with a SHUTDOWN.
+    None,
+    /// Every write acknowledged before the SHUTDOWN was sent survives the clean exit.
+    Before,
+    /// Every write acknowledged at all survives it: the node acknowledges nothing it will
+    /// not have written and fsynced when it exits.
+    Exit,
+}
+
+/// The `persist` command: one node with the AOF on, clients appending sequenced writes,
+/// crashes at seeded points (and, with `faults=disk`, injected disk failures), and a
+/// read-back after every restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistSpec {
+    pub policy: Policy,
+    pub clients: usize,
+    /// Write commands each client sends.
+    pub writes: usize,
+    pub shards: RangeInclusive<usize>,
+    /// Crashes (or fault stops) before the run settles.
+    pub crashes: usize,
+    /// Whether EIO, ENOSPC and failed fsyncs are injected between crashes.
+    pub faults: bool,
+    /// Whether faults that are on from a restart may include EIO. Off unless asked for:
+    /// an EIO while the node lists its data directory at start-up makes it serve before
+    /// its data is loaded, a known node bug (see `ember-sim/known-bugs/`).
+    pub startup_eio: bool,
+    /// Whether some episodes end with a SHUTDOWN, and what a clean exit must keep.
+    pub shutdown: ShutdownCheck,
+}
+
+/// The `bitrot` command: clients write under `appendfsync always`, then one durable bit in
+/// the middle of an AOF is flipped; the node must refuse to start, and start with
+/// `--aof-load-corrupt yes` serving only a prefix of what was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BitrotSpec {
+    pub clients: usize,
+    pub writes: usize,
+    pub shards: RangeInclusive<usize>,
+}
+
+/// The most crashes a `persist` run may ask for.
+pub const PERSIST_CRASHES_MAX: usize = 8;
+/// The most seeds a scenario file may ask `cargo test` for.
+pub const SEEDS_MAX: u64 = 10_000;
 
 /// The most queue producers, consumers, subscribers, FIFO probes, items and messages.
 pub const QUEUE_HOSTS_MAX: usize = 8;
@@ -111,6 +171,28 @@ pub fn parse(text: &str) -> Result<Vec<Block>, String> {
         return Err("no blocks".to_string());
     }
     Ok(blocks)
+}
+
+/// The seed count a `# seeds: N` comment asks for, if the file has one.
+pub fn seed_count(text: &str) -> Result<Option<u64>, String> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(value) = line.trim_end().strip_prefix("# seeds:") else {
+            continue;
+        };
+        if found.is_some() {
+            return Err("more than one `# seeds:` line".to_string());
+        }
+        let seeds: u64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{}` is not a seed count", value.trim()))?;
+        if !(1..=SEEDS_MAX).contains(&seeds) {
+            return Err(format!("{seeds} seeds is outside 1..={SEEDS_MAX}"));
+        }
+        found = Some(seeds);
+    }
+    Ok(found)
 }
 
 /// The file again, with each block's expected output replaced by `outputs`.
@@ -207,6 +289,111 @@ impl TypesSpec {
     }
 }
 
+impl Policy {
+    /// The node's `--appendfsync` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Always => "always",
+            Policy::EverySec => "everysec",
+            Policy::No => "no",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Policy, String> {
+        match text {
+            "always" => Ok(Policy::Always),
+            "everysec" => Ok(Policy::EverySec),
+            "no" => Ok(Policy::No),
+            _ => Err(format!("`{text}` is not always, everysec or no")),
+        }
+    }
+}
+
+impl PersistSpec {
+    /// Parses `persist policy=always clients=3 writes=120 shards=2..4 crashes=3 faults=disk`.
+    pub fn parse(command: &str) -> Result<PersistSpec, String> {
+        let mut words = command.split_whitespace();
+        if words.next() != Some("persist") {
+            return Err(format!("unknown command `{command}`"));
+        }
+        let mut spec = PersistSpec {
+            policy: Policy::Always,
+            clients: 3,
+            writes: 100,
+            shards: 2..=4,
+            crashes: 3,
+            faults: false,
+            startup_eio: false,
+            shutdown: ShutdownCheck::None,
+        };
+        for word in words {
+            let (name, value) = word
+                .split_once('=')
+                .ok_or_else(|| format!("`{word}` is not name=value"))?;
+            match name {
+                "policy" => spec.policy = Policy::parse(value)?,
+                "clients" => spec.clients = number(value, 1..=CLIENTS_MAX)?,
+                "writes" => spec.writes = number(value, 1..=OPS_PER_CLIENT_MAX)?,
+                "shards" => spec.shards = range(value)?,
+                "crashes" => spec.crashes = number(value, 0..=PERSIST_CRASHES_MAX)?,
+                "faults" => {
+                    spec.faults = match value {
+                        "disk" => true,
+                        "none" => false,
+                        _ => return Err(format!("`{value}` is not disk or none")),
+                    }
+                }
+                "startup_eio" => spec.startup_eio = yes_no(value)?,
+                "shutdown" => {
+                    spec.shutdown = match value {
+                        "none" => ShutdownCheck::None,
+                        "before" => ShutdownCheck::Before,
+                        "exit" => ShutdownCheck::Exit,
+                        _ => return Err(format!("`{value}` is not none, before or exit")),
+                    }
+                }
+                _ => return Err(format!("unknown setting `{name}`")),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+impl BitrotSpec {
+    /// Parses `bitrot clients=2 writes=60 shards=2..4`.
+    pub fn parse(command: &str) -> Result<BitrotSpec, String> {
+        let mut words = command.split_whitespace();
+        if words.next() != Some("bitrot") {
+            return Err(format!("unknown command `{command}`"));
+        }
+        let mut spec = BitrotSpec {
+            clients: 2,
+            writes: 60,
+            shards: 2..=4,
+        };
+        for word in words {
+            let (name, value) = word
+                .split_once('=')
+                .ok_or_else(|| format!("`{word}` is not name=value"))?;
+            match name {
+                "clients" => spec.clients = number(value, 1..=CLIENTS_MAX)?,
+                "writes" => spec.writes = number(value, 1..=OPS_PER_CLIENT_MAX)?,
+                "shards" => spec.shards = range(value)?,
+                _ => return Err(format!("unknown setting `{name}`")),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+fn yes_no(text: &str) -> Result<bool, String> {
+    match text {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("`{text}` is not yes or no")),
+    }
+}
+
 fn number(text: &str, bounds: RangeInclusive<usize>) -> Result<usize, String> {
     let value: usize = text
         .parse()
@@ -279,6 +466,49 @@ mod tests {
         assert!(TypesSpec::parse("types consumers=0").is_err());
         assert!(TypesSpec::parse("types crash=1").is_err());
         assert!(TypesSpec::parse("run").is_err());
+    }
+
+    #[test]
+    fn persist_and_bitrot_specs() {
+        let spec = PersistSpec::parse(
+            "persist policy=everysec clients=2 writes=9 crashes=4 faults=disk shards=3",
+        )
+        .unwrap();
+        assert_eq!(spec.policy, Policy::EverySec);
+        assert_eq!((spec.clients, spec.writes, spec.crashes), (2, 9, 4));
+        assert!(spec.faults);
+        assert_eq!(spec.shards, 3..=3);
+        assert_eq!(
+            PersistSpec::parse("persist").unwrap().policy,
+            Policy::Always
+        );
+        assert!(PersistSpec::parse("persist policy=sometimes").is_err());
+        assert!(PersistSpec::parse("persist faults=maybe").is_err());
+        assert!(
+            PersistSpec::parse("persist startup_eio=yes")
+                .unwrap()
+                .startup_eio
+        );
+        assert!(PersistSpec::parse("persist startup_eio=1").is_err());
+        let shutdown = PersistSpec::parse("persist shutdown=before")
+            .unwrap()
+            .shutdown;
+        assert_eq!(shutdown, ShutdownCheck::Before);
+        assert!(PersistSpec::parse("persist shutdown=maybe").is_err());
+        assert!(PersistSpec::parse("persist crashes=99").is_err());
+        assert!(PersistSpec::parse("run").is_err());
+        let bitrot = BitrotSpec::parse("bitrot clients=1 writes=5").unwrap();
+        assert_eq!((bitrot.clients, bitrot.writes), (1, 5));
+        assert!(BitrotSpec::parse("bitrot crashes=1").is_err());
+    }
+
+    #[test]
+    fn seed_counts() {
+        assert_eq!(seed_count(FILE), Ok(None));
+        assert_eq!(seed_count("# seeds: 200\nrun\n----\nok\n"), Ok(Some(200)));
+        assert!(seed_count("# seeds: lots\n").is_err());
+        assert!(seed_count("# seeds: 0\n").is_err());
+        assert!(seed_count("# seeds: 2\n# seeds: 3\n").is_err());
     }
 
     #[test]

@@ -6,8 +6,25 @@
 //! - `replies`: exact replies of the types scenario, shaped per protocol.
 //! - `delivery`: every queued item delivered once or still queued, in producer order.
 //! - `pubsub`: every subscriber gets exactly its messages, in order; PUBLISH counts them.
+//!
+//! The persist world's, one property each:
+//! - `recovered_prefix`: after a restart every key holds a prefix of its writes (no
+//!   corrupt, foreign or reordered data), under every fsync policy.
+//! - `acknowledged`: under `always`, no acknowledged write is lost, faults or not.
+//! - `everysec_window`: under `everysec`, a crash loses at most about a second of writes.
+//! - `node_stops`: the node stops only on an injected disk failure, and never refuses to
+//!   start after a plain crash (a torn tail is cut, not fatal).
+//! - `lost_connections`: connections are lost only when the node crashes or stops.
+//! - `corruption_refused`: a flipped bit in the middle of an AOF stops start-up with an
+//!   error naming the file and offset, and no data is served from it.
 
+pub mod acknowledged;
+pub mod corruption_refused;
 pub mod delivery;
+pub mod everysec_window;
 pub mod linearizable;
+pub mod lost_connections;
+pub mod node_stops;
 pub mod pubsub;
+pub mod recovered_prefix;
 pub mod replies;
