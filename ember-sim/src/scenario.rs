@@ -96,9 +96,8 @@ pub struct PersistSpec {
     pub crashes: usize,
     /// Whether EIO, ENOSPC and failed fsyncs are injected between crashes.
     pub faults: bool,
-    /// Whether faults that are on from a restart may include EIO. Off unless asked for:
-    /// an EIO while the node lists its data directory at start-up makes it serve before
-    /// its data is loaded, a known node bug (see `ember-sim/known-bugs/`).
+    /// Whether faults that are on from a restart may include EIO (an EIO while the node
+    /// lists its data directory at start-up once made it serve before loading).
     pub startup_eio: bool,
     /// Whether some episodes end with a SHUTDOWN, and what a clean exit must keep.
     pub shutdown: ShutdownCheck,

@@ -42,6 +42,7 @@ pub async fn run(env: Env, shared: Arc<Shared>, shard: usize, mut aof: AofFile) 
             if persist.fsync == FsyncPolicy::EverySec && unsynced {
                 let due = EVERYSEC.saturating_sub(env.now().duration_since(last_sync));
                 tokio::select! {
+                    biased;
                     _ = wake => {}
                     _ = env.sleep(due) => {}
                 }
