@@ -9,7 +9,7 @@
 
 use ahash::RandomState;
 use bytes::Bytes;
-use ember_proto::snapshot::{SnapshotEntry, SnapshotHeader, SnapshotValue, SnapshotWriter};
+use ember_proto::snapshot::{SnapshotEntry, SnapshotValue, SnapshotWriter};
 
 use super::hash::{Conversion, Hash};
 use super::list::{End, List};
@@ -31,9 +31,9 @@ pub struct Cut {
 }
 
 impl Cut {
-    pub fn new(header: SnapshotHeader, listed: Vec<(u8, Bytes)>, pending: Vec<Table<()>>) -> Cut {
+    pub fn new(writer: SnapshotWriter, listed: Vec<(u8, Bytes)>, pending: Vec<Table<()>>) -> Cut {
         Cut {
-            writer: Some(SnapshotWriter::new(header)),
+            writer: Some(writer),
             listed,
             next: 0,
             pending,

@@ -575,8 +575,8 @@ impl Store {
         }
     }
 
-    /// Starts a snapshot of what the store holds now.
-    pub fn begin_cut(&mut self, header: ember_proto::snapshot::SnapshotHeader) {
+    /// Starts a snapshot of what the store holds now, written by `writer`.
+    pub fn begin_cut(&mut self, writer: ember_proto::snapshot::SnapshotWriter) {
         assert!(self.cut.is_none(), "one snapshot at a time");
         let mut listed = Vec::new();
         let mut pending = Vec::with_capacity(DATABASES_MAX);
@@ -588,7 +588,7 @@ impl Store {
             }
             pending.push(keys);
         }
-        self.cut = Some(Box::new(cut::Cut::new(header, listed, pending)));
+        self.cut = Some(Box::new(cut::Cut::new(writer, listed, pending)));
     }
 
     /// Writes up to `keys_max` more keys of the snapshot in progress and returns the bytes
