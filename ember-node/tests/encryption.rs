@@ -268,3 +268,24 @@ fn a_torn_sealed_tail_is_cut_and_a_changed_record_is_corruption() {
     assert!(stderr.contains("does not open"), "{stderr}");
     assert_eq!(std::fs::read(&aof).unwrap(), changed, "nothing was cut");
 }
+
+#[test]
+fn a_restart_with_another_shard_count_keeps_keys_sealed() {
+    let (dir, keys) = (TempDir::new(), Keys::new());
+    let good = keys.path("good");
+    let mut server = start_in(&dir, &flags(&good, "3"));
+    let value = fill(&mut server.client(), 30, "reshard");
+    server.kill();
+    for shards in ["2", "1"] {
+        let mut server = start_in(&dir, &flags(&good, shards));
+        assert_round(&mut server.client(), 30, "reshard", &value);
+        server.kill();
+        for path in files(&dir) {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!contains(&bytes, value.as_bytes()), "{}", path.display());
+        }
+    }
+    let (code, stderr) = start_refused(&dir, &flags(&keys.path("raw"), "1"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("wrong encryption key for "), "{stderr}");
+}
