@@ -48,6 +48,14 @@
 //! treated exactly like a payload that does not parse: a crash cannot produce it, so it is
 //! `Corrupt`, never a torn tail. The resync search counts a candidate as valid only if it
 //! opens and parses, so the rule above holds for sealed files unchanged.
+//!
+//! ```text
+//! sealed record = length u32 LE | crc u32 LE | salt [8] | counter u32 LE | ciphertext | tag [16]
+//! ```
+//!
+//! The ciphertext is the payload above, as long as it. A sealed file opens with a plain
+//! header record naming its salt and key check (the node's format): `first_record` reads
+//! it, and `read_records_with(data, end_of_header, opener)` reads the rest.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
