@@ -9,6 +9,11 @@
    non-LOADING reply; then the same from the AOF alone (redis: appendonly with no
    preamble; ember: the AOF with no snapshot).
 
+3. BGSAVE under load: loads keys, then runs redis-benchmark SET at -P 1 alone and again
+   right after a BGSAVE starts, and reports throughput, p50/p99/max latency and how long
+   the save took (redis forks; ember writes a few keys at a time from each shard's thread,
+   saving a key's old value first when a write reaches a key not yet saved).
+
 Usage: python3 bench/persistence.py path/to/ember-server [requests] [dataset_mb] [shards]
 """
 import os
@@ -115,6 +120,42 @@ def load_time(ember: str, dataset_mb: int, shards: str):
               f"{times['ember']:.2f} | {times['ember'] / times['redis']:.2f} |", flush=True)
 
 
+def latency(port: int, requests: int) -> str:
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", "set", "-d", "64", "-r", "1000000",
+         "-c", "20", "-n", str(requests), "-P", "1", "--csv"],
+        capture_output=True, text=True, check=True).stdout
+    # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    row = [c.strip('"') for c in out.strip().splitlines()[-1].split(",")]
+    return f"{float(row[1]):.0f} ops/s, p50 {row[4]} ms, p99 {row[6]} ms, max {row[7]} ms"
+
+
+def bgsave_under_load(ember: str, keys: int, requests: int, shards: str):
+    print("| server | SET alone | SET during BGSAVE | BGSAVE took |")
+    print("|---|---|---|---:|")
+    for kind in ["redis", "ember"]:
+        data = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+        proc, port, _ = start(kind, ember, data, False, "everysec", shards)
+        try:
+            subprocess.run(
+                ["redis-benchmark", "-p", str(port), "-t", "set", "-d", "100", "-r",
+                 str(keys), "-n", str(keys * 2), "-c", "50", "-P", "16", "-q"],
+                capture_output=True, check=True)
+            client = redis.Redis(port=port)
+            alone = latency(port, requests)
+            before = client.lastsave()
+            started = time.monotonic()
+            client.bgsave()
+            during = latency(port, requests)
+            while client.lastsave() == before or client.info("persistence")["rdb_bgsave_in_progress"]:
+                time.sleep(0.01)
+            took = time.monotonic() - started
+            print(f"| {kind} ({client.dbsize()} keys) | {alone} | {during} | {took:.2f} s |", flush=True)
+        finally:
+            stop(proc, port)
+            shutil.rmtree(data)
+
+
 def main():
     ember = sys.argv[1]
     requests = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
@@ -125,6 +166,8 @@ def main():
     throughput(ember, requests, shards)
     print()
     load_time(ember, dataset_mb, shards)
+    print()
+    bgsave_under_load(ember, dataset_mb * 1024, requests, shards)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ pub(crate) struct SimBackend {
     /// Used for the wall clock only when turmoil cannot report its elapsed time, which
     /// happens when a simulated `Env` is driven by a plain tokio runtime in unit tests.
     pub(crate) start: tokio::time::Instant,
+    /// `Env::secure_random`'s stream: from the seed, so a run replays. A restarted host
+    /// gets a new `Env` and draws the same bytes again, which is harmless in a simulation
+    /// (nothing there is secret) and keeps replays exact.
+    /// Boxed: the generator's state would make every `Backend` value large.
+    pub(crate) secure_random: Box<std::sync::Mutex<rand_chacha::ChaCha8Rng>>,
 }
 
 impl Env {
@@ -78,6 +83,11 @@ impl Env {
                 disk,
                 epoch_unix_ms,
                 start: tokio::time::Instant::now(),
+                secure_random: Box::new(std::sync::Mutex::new(crate::random::stream(
+                    seed,
+                    host,
+                    "secure-random",
+                ))),
             }),
         })
     }
@@ -176,5 +186,13 @@ mod tests {
         assert_eq!(env.seed(), 3);
         assert_eq!(env.host(), "node-1");
         assert!(env.sim_disk().is_some());
+        // Secure random bytes follow the seed in simulation, and differ call to call.
+        let again = Env::simulation(3, "node-1", SimDisk::new(1), 4, 1_000);
+        let (mut a, mut b, mut c) = ([0u8; 8], [0u8; 8], [0u8; 8]);
+        env.secure_random(&mut a);
+        again.secure_random(&mut b);
+        env.secure_random(&mut c);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
     }
 }

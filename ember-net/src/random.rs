@@ -7,6 +7,12 @@
 //! this because their output may change between processes or releases. Both backends
 //! derive streams the same way; only the seed's origin differs (the OS in production,
 //! unless one is given).
+//!
+//! `secure_random` is the exception: bytes that must never repeat from one run to the next
+//! (the salts of encryption nonces). A production `Env` may be given a seed to make a run
+//! repeatable, and then every named stream repeats too, so these bytes come from the OS on
+//! every call. In simulation they come from the run's seed, so a run still replays; nothing
+//! simulated is secret.
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +27,21 @@ impl Env {
     /// generators in the same state, so each consumer should ask once and keep its stream.
     pub fn rng(&self, name: &str) -> ChaCha8Rng {
         stream(self.inner.seed, &self.inner.host, name)
+    }
+
+    /// Fills `buffer` with bytes that never repeat across runs: from the operating system in
+    /// production (whatever seed the `Env` was given), from a stream of the seed in
+    /// simulation. For nonce salts and the like, where a repeat would break encryption.
+    pub fn secure_random(&self, buffer: &mut [u8]) {
+        match &self.inner.backend {
+            crate::env::Backend::Tokio => rand::rngs::OsRng.fill_bytes(buffer),
+            #[cfg(feature = "sim")]
+            crate::env::Backend::Sim(sim) => sim
+                .secure_random
+                .lock()
+                .expect("secure random stream lock")
+                .fill_bytes(buffer),
+        }
     }
 
     /// A hasher state for maps and sets, seeded from the stream called `name`, so that
@@ -98,6 +119,18 @@ mod tests {
         assert_ne!(base, stream_seed(1, "hosu", "name"));
         assert_ne!(base, stream_seed(1, "host", "namf"));
         assert_ne!(stream_seed(1, "ab", "c"), stream_seed(1, "a", "bc"));
+    }
+
+    #[test]
+    fn secure_random_ignores_the_seed_in_production() {
+        let first = Env::production(Some(42));
+        let second = Env::production(Some(42));
+        let (mut a, mut b, mut c) = ([0u8; 16], [0u8; 16], [0u8; 16]);
+        first.secure_random(&mut a);
+        second.secure_random(&mut b);
+        first.secure_random(&mut c);
+        assert_ne!(a, b, "two runs of one seed draw different bytes");
+        assert_ne!(a, c, "two calls draw different bytes");
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub struct ServerConfig {
     /// to start.
     #[arg(long, num_args = 0..=1, default_missing_value = "yes", default_value = "no", value_parser = parse_yes_no)]
     pub aof_load_corrupt: bool,
+    /// Encrypt the AOF and snapshots at rest with AES-256-GCM under the key in this file:
+    /// exactly 32 raw bytes, or 64 hex digits and an optional newline. Needs a build with
+    /// the cargo feature `encryption`.
+    #[arg(long)]
+    pub encryption_key_file: Option<String>,
 }
 
 /// yes/no as Redis's configuration writes booleans.
@@ -96,6 +101,7 @@ impl Default for ServerConfig {
             appendfsync: "everysec".into(),
             save: String::new(),
             aof_load_corrupt: false,
+            encryption_key_file: None,
         }
     }
 }

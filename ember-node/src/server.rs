@@ -97,6 +97,7 @@ impl Shared {
         shared.persist.dir = node.persist.dir.clone();
         shared.persist.appendonly = node.persist.appendonly;
         shared.persist.load_corrupt = node.persist.load_corrupt;
+        shared.persist.key = node.persist.key.clone();
         shared
     }
 }
@@ -129,7 +130,10 @@ pub async fn start(
             format!("--host '{}' is not an IP address", config.host),
         )
     })?;
-    let persist = crate::persist::Persist::new(&config, shard_count)
+    let key = crate::persist::seal::load_key(&env, config.encryption_key_file.as_deref())
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let persist = crate::persist::Persist::new(&config, shard_count, key)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     persist
         .last_save_unix_ms

@@ -11,24 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{cmd, Server, TempDir};
-
-/// Starts a server on `dir` and waits until it has loaded its data (commands get -LOADING
-/// until then, and INFO says loading:1).
-fn start(dir: &TempDir, extra: &[&str]) -> Server {
-    let mut args = vec!["--data-dir", dir.path()];
-    args.extend_from_slice(extra);
-    let server = Server::start(&args);
-    let mut c = server.client();
-    for _ in 0..500 {
-        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
-        if info.contains("\r\nloading:0") {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("still loading after 5 s");
-}
+use common::{cmd, start_in, Server, TempDir};
 
 /// Appends 1, 2, 3 ... to a list (and SETs a key per number) until told to stop, and
 /// returns the last number whose reply arrived.
@@ -64,7 +47,7 @@ fn acknowledged_writes_survive_kill(during: Option<&str>) {
         "--shards",
         "3",
     ];
-    let mut server = start(&dir, &flags);
+    let mut server = start_in(&dir, &flags);
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicI64::new(0));
     let thread = writer(&server, stop.clone(), acked.clone());
@@ -79,7 +62,7 @@ fn acknowledged_writes_survive_kill(during: Option<&str>) {
     thread.join().unwrap();
     let acked = acked.load(Ordering::Relaxed);
     assert!(acked > 50, "the writer got going ({acked} writes)");
-    let server = start(&dir, &flags);
+    let server = start_in(&dir, &flags);
     let mut c = server.client();
     let log: Vec<i64> = cmd("LRANGE")
         .arg("log")
@@ -152,7 +135,7 @@ fn aof_files(dir: &TempDir) -> Vec<std::path::PathBuf> {
 fn a_torn_tail_is_cut_and_the_rest_loads() {
     let dir = TempDir::new();
     let flags = ["--appendonly", "yes", "--shards", "1"];
-    let mut server = start(&dir, &flags);
+    let mut server = start_in(&dir, &flags);
     fill(&mut server.client(), 100);
     shutdown(&mut server, "NOSAVE");
     let aof = &aof_files(&dir)[0];
@@ -161,7 +144,7 @@ fn a_torn_tail_is_cut_and_the_rest_loads() {
     let mut file = std::fs::OpenOptions::new().append(true).open(aof).unwrap();
     std::io::Write::write_all(&mut file, &[40, 0, 0, 0, 1, 2, 3, 4, 0, 1]).unwrap();
     drop(file);
-    let server = start(&dir, &flags);
+    let server = start_in(&dir, &flags);
     let mut c = server.client();
     let size: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(size, 104);
@@ -176,7 +159,7 @@ fn a_torn_tail_is_cut_and_the_rest_loads() {
 fn corruption_in_the_middle_stops_start_up_naming_file_and_offset() {
     let dir = TempDir::new();
     let flags = ["--appendonly", "yes", "--shards", "1"];
-    let mut server = start(&dir, &flags);
+    let mut server = start_in(&dir, &flags);
     fill(&mut server.client(), 100);
     shutdown(&mut server, "NOSAVE");
     let aof = aof_files(&dir)[0].clone();
@@ -197,7 +180,7 @@ fn corruption_in_the_middle_stops_start_up_naming_file_and_offset() {
     assert!(stderr.contains("corrupt record at byte"), "{stderr}");
     assert_eq!(std::fs::read(&aof).unwrap(), bytes, "nothing was cut");
     // The operator may load the records before the damage on purpose.
-    let server = start(&dir, &[&flags[..], &["--aof-load-corrupt", "yes"]].concat());
+    let server = start_in(&dir, &[&flags[..], &["--aof-load-corrupt", "yes"]].concat());
     let mut c = server.client();
     let size: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert!(size > 0 && size < 104, "a prefix loaded: {size} keys");
@@ -206,7 +189,7 @@ fn corruption_in_the_middle_stops_start_up_naming_file_and_offset() {
 #[test]
 fn snapshots_alone_restore_every_type_and_ttl() {
     let dir = TempDir::new();
-    let mut server = start(&dir, &["--shards", "2"]);
+    let mut server = start_in(&dir, &["--shards", "2"]);
     let mut c = server.client();
     fill(&mut c, 50);
     let _: () = cmd("SET")
@@ -234,7 +217,7 @@ fn snapshots_alone_restore_every_type_and_ttl() {
     assert!(info.contains("rdb_saves:1"), "{info}");
     shutdown(&mut server, "NOSAVE");
     std::thread::sleep(Duration::from_millis(400));
-    let server = start(&dir, &["--shards", "2"]);
+    let server = start_in(&dir, &["--shards", "2"]);
     let mut c = server.client();
     let size: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(size, 55, "the key that expired while down is gone");
@@ -257,7 +240,7 @@ fn snapshots_alone_restore_every_type_and_ttl() {
 #[test]
 fn a_restart_with_another_shard_count_keeps_every_key() {
     let dir = TempDir::new();
-    let mut server = start(&dir, &["--appendonly", "yes", "--shards", "3"]);
+    let mut server = start_in(&dir, &["--appendonly", "yes", "--shards", "3"]);
     let mut c = server.client();
     fill(&mut c, 500);
     let _: String = cmd("BGREWRITEAOF").query(&mut c).unwrap();
@@ -269,7 +252,7 @@ fn a_restart_with_another_shard_count_keeps_every_key() {
         .unwrap();
     shutdown(&mut server, "NOSAVE");
     for shards in ["2", "4", "1"] {
-        let mut server = start(&dir, &["--appendonly", "yes", "--shards", shards]);
+        let mut server = start_in(&dir, &["--appendonly", "yes", "--shards", shards]);
         let mut c = server.client();
         let size: i64 = cmd("DBSIZE").query(&mut c).unwrap();
         assert_eq!(size, 505, "with {shards} shards");
@@ -278,7 +261,7 @@ fn a_restart_with_another_shard_count_keeps_every_key() {
         let _: () = cmd("INCR").arg("after-rewrite").query(&mut c).unwrap();
         shutdown(&mut server, "NOSAVE");
     }
-    let server = start(&dir, &["--appendonly", "yes", "--shards", "1"]);
+    let server = start_in(&dir, &["--appendonly", "yes", "--shards", "1"]);
     let mut c = server.client();
     let value: i64 = cmd("GET").arg("after-rewrite").query(&mut c).unwrap();
     assert_eq!(
@@ -292,7 +275,7 @@ fn a_restart_with_another_shard_count_keeps_every_key() {
 #[test]
 fn sigterm_saves_on_a_schedule_and_exits_zero() {
     let dir = TempDir::new();
-    let mut server = start(&dir, &["--save", "3600 1"]);
+    let mut server = start_in(&dir, &["--save", "3600 1"]);
     let mut c = server.client();
     fill(&mut c, 10);
     let pid = server.pid();
@@ -303,7 +286,7 @@ fn sigterm_saves_on_a_schedule_and_exits_zero() {
     assert!(status.success());
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(dir.0.join("shard-0.snap").exists() || dir.0.join("shard-1.snap").exists());
-    let server = start(&dir, &[]);
+    let server = start_in(&dir, &[]);
     let mut c = server.client();
     let size: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(size, 14);
@@ -312,7 +295,7 @@ fn sigterm_saves_on_a_schedule_and_exits_zero() {
 #[test]
 fn persistence_commands_answer_like_redis() {
     let dir = TempDir::new();
-    let server = start(&dir, &["--appendonly", "yes"]);
+    let server = start_in(&dir, &["--appendonly", "yes"]);
     let mut c = server.client();
     let started: String = cmd("BGSAVE").query(&mut c).unwrap();
     assert_eq!(started, "Background saving started");

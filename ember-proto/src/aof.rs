@@ -38,6 +38,24 @@
 //! A record embedded in an argument (a value that is itself an AOF) may be found by the
 //! search inside a torn last record; that errs towards `Corrupt`, which stops start-up
 //! rather than losing data.
+//!
+//! # Sealed records
+//!
+//! What the CRC covers is the record's stored payload. A `PayloadOpener` turns it into the
+//! payload above: `Plain` takes it as it is (zero-copy), and `seal::AofOpener` (feature
+//! `encryption`) authenticates and decrypts it. The opener also sets the stored length
+//! limits. A record whose CRC verifies but which does not open is `Unopened` damage and is
+//! treated exactly like a payload that does not parse: a crash cannot produce it, so it is
+//! `Corrupt`, never a torn tail. The resync search counts a candidate as valid only if it
+//! opens and parses, so the rule above holds for sealed files unchanged.
+//!
+//! ```text
+//! sealed record = length u32 LE | crc u32 LE | salt [8] | counter u32 LE | ciphertext | tag [16]
+//! ```
+//!
+//! The ciphertext is the payload above, as long as it. A sealed file opens with a plain
+//! header record naming its salt and key check (the node's format): `first_record` reads
+//! it, and `read_records_with(data, end_of_header, opener)` reads the rest.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -83,16 +101,64 @@ pub struct AofRecord {
 pub enum AofDamage {
     #[error("record header cut short: {available} of {AOF_RECORD_HEADER_BYTES} bytes")]
     HeaderTruncated { available: usize },
-    #[error("declared length {length} is over the limit of {AOF_RECORD_MAX_BYTES} bytes")]
-    LengthOverLimit { length: u32 },
-    #[error("declared length {length} is under the minimum of {AOF_PAYLOAD_MIN_BYTES} bytes")]
-    LengthUnderMinimum { length: u32 },
+    #[error("declared length {length} is over the limit of {limit} bytes")]
+    LengthOverLimit { length: u32, limit: usize },
+    #[error("declared length {length} is under the minimum of {minimum} bytes")]
+    LengthUnderMinimum { length: u32, minimum: usize },
     #[error("record needs {needed} bytes but only {available} remain")]
     Incomplete { needed: usize, available: usize },
     #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     ChecksumMismatch { stored: u32, computed: u32 },
     #[error("payload does not parse: {0}")]
     Payload(PayloadError),
+    #[error("payload does not open: {0}")]
+    Unopened(OpenError),
+}
+
+impl AofDamage {
+    /// Whether the record's checksum verified, so that the damage is not a crash's.
+    pub fn is_checksummed(&self) -> bool {
+        matches!(self, AofDamage::Payload(_) | AofDamage::Unopened(_))
+    }
+}
+
+/// Why a stored payload whose checksum verified does not open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("{length} bytes are too few for a sealed payload")]
+    TooShort { length: usize },
+    #[error(
+        "authentication failed: a wrong key, or bytes changed before their checksum was computed"
+    )]
+    Authentication,
+}
+
+/// Turns a record's stored payload (what its CRC covers) into the payload that parses.
+pub trait PayloadOpener {
+    /// The shortest stored payload a record may declare.
+    fn stored_len_min(&self) -> usize;
+    /// The longest stored payload a record may declare.
+    fn stored_len_max(&self) -> usize;
+    /// The plain payload of a record whose CRC verified, or why it does not open.
+    fn open(&self, stored: Bytes) -> Result<Bytes, OpenError>;
+}
+
+/// Records stored as they are. Opening is a zero-copy no-op.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plain;
+
+impl PayloadOpener for Plain {
+    fn stored_len_min(&self) -> usize {
+        AOF_PAYLOAD_MIN_BYTES
+    }
+
+    fn stored_len_max(&self) -> usize {
+        AOF_RECORD_MAX_BYTES
+    }
+
+    fn open(&self, stored: Bytes) -> Result<Bytes, OpenError> {
+        Ok(stored)
+    }
 }
 
 /// Why a payload whose checksum may well verify is still not one command.
@@ -144,15 +210,22 @@ enum Resync {
     BudgetExhausted,
 }
 
-/// Reads every whole record of a file and classifies its end. The records' arguments
-/// are zero-copy slices of `data`.
+/// Reads every whole record of a plain file and classifies its end. The records'
+/// arguments are zero-copy slices of `data`.
 pub fn read_records(data: &Bytes) -> AofScan {
+    read_records_with(data, 0, &Plain)
+}
+
+/// Reads every whole record from `start` on, each opened by `opener`, and classifies the
+/// end of the file. Offsets in the result are offsets in `data`.
+pub fn read_records_with(data: &Bytes, start: usize, opener: &impl PayloadOpener) -> AofScan {
+    assert!(start <= data.len());
     let mut records = Vec::new();
-    let mut position = 0;
+    let mut position = start;
     // Bounded by the input: every record consumes more than AOF_RECORD_HEADER_BYTES.
     loop {
         assert!(position <= data.len());
-        match decode_record_at(data, position) {
+        match decode_record_at(data, position, opener) {
             Ok(None) => {
                 return AofScan {
                     records,
@@ -166,7 +239,7 @@ pub fn read_records(data: &Bytes) -> AofScan {
                 position = next;
             }
             Err(damage) => {
-                let end = classify_tail(&data.slice(position..), position, damage);
+                let end = classify_tail_with(&data.slice(position..), position, damage, opener);
                 return AofScan {
                     records,
                     valid_len: position,
@@ -177,13 +250,23 @@ pub fn read_records(data: &Bytes) -> AofScan {
     }
 }
 
-/// Classifies the end of a file whose first damaged record starts `tail`, which runs to
-/// the end of the file; `offset` is where `tail` starts in the file. `read_records` and a
-/// caller of `AofDecoder` share it, so both apply one rule.
+/// Classifies the end of a plain file whose first damaged record starts `tail`, which runs
+/// to the end of the file; `offset` is where `tail` starts in the file. `read_records` and
+/// a caller of `AofDecoder` share it, so both apply one rule.
 pub fn classify_tail(tail: &Bytes, offset: usize, damage: AofDamage) -> AofEnd {
+    classify_tail_with(tail, offset, damage, &Plain)
+}
+
+/// `classify_tail` for records opened by `opener`.
+pub fn classify_tail_with(
+    tail: &Bytes,
+    offset: usize,
+    damage: AofDamage,
+    opener: &impl PayloadOpener,
+) -> AofEnd {
     assert!(!tail.is_empty(), "an empty tail is a clean end, not damage");
-    if matches!(damage, AofDamage::Payload(_)) {
-        let next_valid_offset = match resync(tail) {
+    if damage.is_checksummed() {
+        let next_valid_offset = match resync(tail, opener) {
             Resync::Found(at) => Some(offset + at),
             Resync::NotFound | Resync::BudgetExhausted => None,
         };
@@ -193,7 +276,7 @@ pub fn classify_tail(tail: &Bytes, offset: usize, damage: AofDamage) -> AofEnd {
             next_valid_offset,
         };
     }
-    match resync(tail) {
+    match resync(tail, opener) {
         Resync::NotFound => AofEnd::TornTail { offset, damage },
         Resync::Found(at) => AofEnd::Corrupt {
             offset,
@@ -261,25 +344,38 @@ pub fn encode_command<A: AsRef<[u8]>>(db: u8, argv: &[A], out: &mut BytesMut) {
     out[start + 4..payload_start].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// The plain record at the start of `data` (an AOF's header record, which is never
+/// sealed) and the offset after it; `Ok(None)` if `data` is empty.
+pub fn first_record(data: &Bytes) -> Result<Option<(AofRecord, usize)>, AofDamage> {
+    decode_record_at(data, 0, &Plain)
+}
+
 /// Decodes the record at `position`: `Ok(None)` at the end of `data`, else the record
 /// and the offset after it, or why the bytes there are not a record.
 fn decode_record_at(
     data: &Bytes,
     position: usize,
+    opener: &impl PayloadOpener,
 ) -> Result<Option<(AofRecord, usize)>, AofDamage> {
     if position == data.len() {
         return Ok(None);
     }
-    let payload_len = check_frame(&data[position..])?;
-    let payload_start = position + AOF_RECORD_HEADER_BYTES;
-    let payload_end = payload_start + payload_len;
-    let record = decode_payload(data, payload_start, payload_end).map_err(AofDamage::Payload)?;
-    Ok(Some((record, payload_end)))
+    let stored_len = check_frame(&data[position..], opener)?;
+    let stored_start = position + AOF_RECORD_HEADER_BYTES;
+    let stored_end = stored_start + stored_len;
+    let record = open_and_decode(data.slice(stored_start..stored_end), opener)?;
+    Ok(Some((record, stored_end)))
+}
+
+/// Opens a stored payload whose CRC verified and parses the plain payload.
+fn open_and_decode(stored: Bytes, opener: &impl PayloadOpener) -> Result<AofRecord, AofDamage> {
+    let payload = opener.open(stored).map_err(AofDamage::Unopened)?;
+    decode_payload(&payload, 0, payload.len()).map_err(AofDamage::Payload)
 }
 
 /// Checks the header, the limits, completeness and the CRC of the record that starts
-/// `bytes`, and returns its payload length. Nothing is allocated.
-fn check_frame(bytes: &[u8]) -> Result<usize, AofDamage> {
+/// `bytes`, and returns its stored payload length. Nothing is allocated.
+fn check_frame(bytes: &[u8], opener: &impl PayloadOpener) -> Result<usize, AofDamage> {
     let Some(header) = bytes.get(..AOF_RECORD_HEADER_BYTES) else {
         return Err(AofDamage::HeaderTruncated {
             available: bytes.len(),
@@ -288,13 +384,16 @@ fn check_frame(bytes: &[u8]) -> Result<usize, AofDamage> {
     let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let payload_len = length as usize;
-    if payload_len > AOF_RECORD_MAX_BYTES {
-        return Err(AofDamage::LengthOverLimit { length });
+    let (minimum, limit) = (opener.stored_len_min(), opener.stored_len_max());
+    assert!(minimum >= AOF_PAYLOAD_MIN_BYTES);
+    assert!(limit <= u32::MAX as usize - AOF_RECORD_HEADER_BYTES);
+    if payload_len > limit {
+        return Err(AofDamage::LengthOverLimit { length, limit });
     }
-    if payload_len < AOF_PAYLOAD_MIN_BYTES {
-        return Err(AofDamage::LengthUnderMinimum { length });
+    if payload_len < minimum {
+        return Err(AofDamage::LengthUnderMinimum { length, minimum });
     }
-    // Cannot overflow: both terms are at most AOF_RECORD_MAX_BYTES < u32::MAX.
+    // Cannot overflow: the limit leaves room for the header below u32::MAX.
     let needed = AOF_RECORD_HEADER_BYTES + payload_len;
     let Some(payload) = bytes.get(AOF_RECORD_HEADER_BYTES..needed) else {
         return Err(AofDamage::Incomplete {
@@ -352,9 +451,10 @@ fn payload_error(error: CursorError) -> PayloadError {
 
 /// Searches `tail` (which starts at a damaged record) for the first later offset that
 /// holds a valid record, hashing at most `AOF_RESYNC_HASH_MAX_BYTES`.
-fn resync(tail: &Bytes) -> Resync {
+fn resync(tail: &Bytes, opener: &impl PayloadOpener) -> Resync {
     let mut hashed_bytes: usize = 0;
-    let smallest_record = AOF_RECORD_HEADER_BYTES + AOF_PAYLOAD_MIN_BYTES;
+    let (minimum, limit) = (opener.stored_len_min(), opener.stored_len_max());
+    let smallest_record = AOF_RECORD_HEADER_BYTES + minimum;
     // Bounded by the tail: one candidate per byte, and by the hashing budget.
     for candidate in 1..tail.len() {
         let rest = &tail[candidate..];
@@ -362,7 +462,7 @@ fn resync(tail: &Bytes) -> Resync {
             break;
         }
         let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let plausible = (AOF_PAYLOAD_MIN_BYTES..=AOF_RECORD_MAX_BYTES).contains(&length);
+        let plausible = (minimum..=limit).contains(&length);
         if !plausible || length > rest.len() - AOF_RECORD_HEADER_BYTES {
             continue;
         }
@@ -370,7 +470,7 @@ fn resync(tail: &Bytes) -> Resync {
         if hashed_bytes > AOF_RESYNC_HASH_MAX_BYTES {
             return Resync::BudgetExhausted;
         }
-        if decode_record_at(tail, candidate).is_ok() {
+        if decode_record_at(tail, candidate, opener).is_ok() {
             return Resync::Found(candidate);
         }
     }
@@ -386,18 +486,38 @@ pub struct AofStreamError {
 }
 
 /// An incremental reader fed a file in chunks. On damage it reports the offset; the
-/// caller then reads the rest of the file from there and passes it to `classify_tail`.
-/// At the end of the file, `finish` classifies whatever is left over.
-#[derive(Debug, Default)]
-pub struct AofDecoder {
+/// caller then reads the rest of the file from there and passes it to `classify_tail`
+/// (`classify_tail_with` and the same opener for a sealed file). At the end of the file,
+/// `finish` classifies whatever is left over.
+#[derive(Debug)]
+pub struct AofDecoder<O = Plain> {
     buffer: BytesMut,
     /// The file offset of `buffer[0]`.
     offset: usize,
+    opener: O,
 }
 
-impl AofDecoder {
-    pub fn new() -> AofDecoder {
+impl Default for AofDecoder<Plain> {
+    fn default() -> AofDecoder<Plain> {
+        AofDecoder::with_opener(Plain, 0)
+    }
+}
+
+impl AofDecoder<Plain> {
+    pub fn new() -> AofDecoder<Plain> {
         AofDecoder::default()
+    }
+}
+
+impl<O: PayloadOpener> AofDecoder<O> {
+    /// A decoder whose first byte fed is at file offset `offset`, opening records with
+    /// `opener`.
+    pub fn with_opener(opener: O, offset: usize) -> AofDecoder<O> {
+        AofDecoder {
+            buffer: BytesMut::new(),
+            offset,
+            opener,
+        }
     }
 
     /// Appends the next chunk of the file.
@@ -413,26 +533,26 @@ impl AofDecoder {
     /// The next record, `Ok(None)` if more bytes are needed, or the damage at `offset()`.
     /// After an error the decoder keeps returning it.
     pub fn next_record(&mut self) -> Result<Option<AofRecord>, AofStreamError> {
-        let payload_len = match check_frame(&self.buffer) {
-            Ok(payload_len) => payload_len,
+        let stored_len = match check_frame(&self.buffer, &self.opener) {
+            Ok(stored_len) => stored_len,
             Err(AofDamage::HeaderTruncated { .. } | AofDamage::Incomplete { .. }) => {
                 return Ok(None);
             }
             Err(damage) => return Err(self.error(damage)),
         };
-        let record_len = AOF_RECORD_HEADER_BYTES + payload_len;
+        let record_len = AOF_RECORD_HEADER_BYTES + stored_len;
         let record = self.buffer.split_to(record_len).freeze();
-        match decode_payload(&record, AOF_RECORD_HEADER_BYTES, record_len) {
+        match open_and_decode(record.slice(AOF_RECORD_HEADER_BYTES..), &self.opener) {
             Ok(decoded) => {
                 self.offset += record_len;
                 Ok(Some(decoded))
             }
-            Err(error) => {
+            Err(damage) => {
                 // Put the bytes back, so a retry and `finish` see the same damage.
                 let mut restored = BytesMut::from(&record[..]);
                 restored.unsplit(self.buffer.split());
                 self.buffer = restored;
-                Err(self.error(AofDamage::Payload(error)))
+                Err(self.error(damage))
             }
         }
     }
@@ -444,11 +564,11 @@ impl AofDecoder {
             return AofEnd::Clean;
         }
         let tail = self.buffer.freeze();
-        let damage = match decode_record_at(&tail, 0) {
+        let damage = match decode_record_at(&tail, 0, &self.opener) {
             Err(damage) => damage,
             Ok(_) => panic!("finish called while a whole record was still buffered"),
         };
-        classify_tail(&tail, self.offset, damage)
+        classify_tail_with(&tail, self.offset, damage, &self.opener)
     }
 
     fn error(&self, damage: AofDamage) -> AofStreamError {
@@ -464,26 +584,96 @@ impl AofDecoder {
 /// one payload framed with a correct header, so the payload parser is reached past the
 /// CRC.
 pub fn check_replay(data: &[u8]) {
-    check_file(&Bytes::copy_from_slice(data));
+    check_file(&Bytes::copy_from_slice(data), &Plain);
+    check_file(&frame_as_record(data), &Plain);
+}
+
+/// `data` (up to the longest payload) framed as one record with a correct header.
+fn frame_as_record(data: &[u8]) -> Bytes {
     let payload_len = data.len().min(AOF_RECORD_MAX_BYTES);
     let mut framed = BytesMut::with_capacity(AOF_RECORD_HEADER_BYTES + payload_len);
     framed.put_u32_le(payload_len as u32);
     framed.put_u32_le(crc32c::crc32c(&data[..payload_len]));
     framed.put_slice(&data[..payload_len]);
-    check_file(&framed.freeze());
+    framed.freeze()
 }
 
-fn check_file(data: &Bytes) {
-    let scan = read_records(data);
-    let mut encoded = BytesMut::new();
-    for record in &scan.records {
-        encode_record(record, &mut encoded);
+/// The check of the `aof_replay_sealed` fuzz target, on files sealed with
+/// `seal::TEST_KEY_BYTES` and `seal::TEST_FILE_SALT`. It reads `data` as a sealed file; seals `data` as one payload,
+/// so the parser is reached past the tag; and seals the records of `data` read as a plain
+/// file, then checks that a flipped bit under a correct CRC is `Corrupt` at that record and
+/// that a cut inside the last record is a torn tail.
+#[cfg(feature = "encryption")]
+pub fn check_replay_sealed(data: &[u8]) {
+    use crate::seal::{AofOpener, AofSealer, SealKey, TEST_FILE_SALT, TEST_KEY_BYTES};
+    let file_salt = TEST_FILE_SALT;
+    let key = SealKey::new(&TEST_KEY_BYTES);
+    let opener = AofOpener::new(key.clone(), file_salt);
+    let mut sealer = AofSealer::new(key, file_salt, *b"run salt");
+    let mut no_new_salt = || unreachable!("a few records never exhaust a run");
+    check_file(&Bytes::copy_from_slice(data), &opener);
+    if data.len() >= AOF_PAYLOAD_MIN_BYTES {
+        let mut sealed = BytesMut::new();
+        sealer.seal_records(&frame_as_record(data), &mut sealed, &mut no_new_salt);
+        check_file(&sealed.freeze(), &opener);
     }
+    let plain = read_records(&Bytes::copy_from_slice(data));
+    let mut sealed = BytesMut::new();
+    let mut starts = Vec::with_capacity(plain.records.len());
+    for record in &plain.records {
+        let mut encoded = BytesMut::new();
+        encode_record(record, &mut encoded);
+        starts.push(sealed.len());
+        sealer.seal_records(&encoded, &mut sealed, &mut no_new_salt);
+    }
+    let sealed = sealed.freeze();
+    let scan = read_records_with(&sealed, 0, &opener);
     assert_eq!(
-        &encoded[..],
-        &data[..scan.valid_len],
-        "records re-encode exactly"
+        scan.records, plain.records,
+        "sealed records open as written"
     );
+    assert_eq!(scan.end, AofEnd::Clean);
+    if let Some(&last) = starts.last() {
+        let selector = crc32c::crc32c(data) as usize;
+        check_sealed_damage(&sealed, &starts, selector, &opener, &plain.records);
+        let cut = last + 1 + selector % (sealed.len() - last - 1);
+        let scan = read_records_with(&sealed.slice(..cut), 0, &opener);
+        assert_eq!(scan.records, plain.records[..starts.len() - 1]);
+        assert!(matches!(scan.end, AofEnd::TornTail { offset, .. } if offset == last));
+    }
+}
+
+/// Flips one bit in the stored payload of a record chosen by `selector`, recomputes that
+/// record's CRC, and checks the scan stops there with `Unopened` corruption.
+#[cfg(feature = "encryption")]
+fn check_sealed_damage(
+    sealed: &Bytes,
+    starts: &[usize],
+    selector: usize,
+    opener: &impl PayloadOpener,
+    records: &[AofRecord],
+) {
+    let index = selector % starts.len();
+    let start = starts[index];
+    let end = starts.get(index + 1).copied().unwrap_or(sealed.len());
+    let stored_start = start + AOF_RECORD_HEADER_BYTES;
+    let mut damaged = BytesMut::from(&sealed[..]);
+    damaged[stored_start + selector / 8 % (end - stored_start)] ^= 1 << (selector % 8);
+    let crc = crc32c::crc32c(&damaged[stored_start..end]);
+    damaged[start + 4..stored_start].copy_from_slice(&crc.to_le_bytes());
+    let scan = read_records_with(&damaged.freeze(), 0, opener);
+    assert_eq!(scan.records, records[..index]);
+    let unopened = AofDamage::Unopened(OpenError::Authentication);
+    assert!(
+        matches!(&scan.end, AofEnd::Corrupt { offset, reason, .. } if *offset == start && *reason == unopened),
+        "a changed sealed record under a valid CRC is corruption: {:?}",
+        scan.end
+    );
+}
+
+fn check_file(data: &Bytes, opener: &(impl PayloadOpener + Clone)) {
+    let scan = read_records_with(data, 0, opener);
+    check_reencoding(data, &scan, opener);
     match &scan.end {
         AofEnd::Clean => assert_eq!(scan.valid_len, data.len()),
         AofEnd::TornTail { offset, .. } => assert_eq!(*offset, scan.valid_len),
@@ -495,16 +685,38 @@ fn check_file(data: &Bytes) {
             assert_eq!(*offset, scan.valid_len);
             if let Some(next) = next_valid_offset {
                 assert!(*next > *offset);
-                assert!(decode_record_at(data, *next).is_ok_and(|record| record.is_some()));
+                let found = decode_record_at(data, *next, opener);
+                assert!(found.is_ok_and(|record| record.is_some()));
             }
         }
     }
-    check_stream(data, &scan);
+    check_stream(data, &scan, opener.clone());
+}
+
+/// Checks that every record read opens to exactly the payload `encode_record` writes for
+/// it, so a plain file's valid prefix re-encodes to the same bytes.
+fn check_reencoding(data: &Bytes, scan: &AofScan, opener: &impl PayloadOpener) {
+    let mut position = 0;
+    for record in &scan.records {
+        let stored_len = check_frame(&data[position..], opener).expect("a record the scan read");
+        let stored_start = position + AOF_RECORD_HEADER_BYTES;
+        let stored = data.slice(stored_start..stored_start + stored_len);
+        let payload = opener.open(stored).expect("a record the scan opened");
+        let mut encoded = BytesMut::new();
+        encode_record(record, &mut encoded);
+        assert_eq!(
+            &encoded[AOF_RECORD_HEADER_BYTES..],
+            &payload[..],
+            "records re-encode exactly"
+        );
+        position = stored_start + stored_len;
+    }
+    assert_eq!(position, scan.valid_len);
 }
 
 /// Feeds `data` to `AofDecoder` in uneven chunks and checks it agrees with the scan.
-fn check_stream(data: &Bytes, scan: &AofScan) {
-    let mut decoder = AofDecoder::new();
+fn check_stream<O: PayloadOpener>(data: &Bytes, scan: &AofScan, opener: O) {
+    let mut decoder = AofDecoder::with_opener(opener, 0);
     let mut records = Vec::new();
     let mut fed = 0;
     let mut chunk_len = 1;
@@ -745,5 +957,15 @@ mod tests {
         check_replay(&data[..data.len() - 1]);
         check_replay(b"");
         check_replay(b"\x03\x00\x00\x00\x00\x00");
+    }
+
+    #[cfg(feature = "encryption")]
+    #[test]
+    fn check_replay_sealed_accepts_assorted_input() {
+        let data = file(&[record(0, &["SET", "a", "1"]), record(9, &["INCR", "b"])]);
+        for cut in 0..=data.len() {
+            check_replay_sealed(&data[..cut]);
+        }
+        check_replay_sealed(b"\x03\x00\x00\x00\x00\x00");
     }
 }

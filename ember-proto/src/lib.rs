@@ -9,15 +9,20 @@
 //! - `fuzzing`: the decode/encode loop shared by the fuzz target and the corpus test.
 //! - `aof`: the append-only file's checksummed records, and how a damaged file ends.
 //! - `snapshot`: the per-shard point-in-time file: header, checksummed blocks, footer.
+//! - `seal` (feature `encryption`): AES-256-GCM sealing of AOF records and snapshot blocks,
+//!   its nonces, key check and key file.
 
 pub mod aof;
 pub mod fuzzing;
 pub mod resp;
+#[cfg(feature = "encryption")]
+pub mod seal;
 pub mod snapshot;
 
 pub use aof::{
-    classify_tail, encode_record, read_records, record_payload_len, AofDamage, AofDecoder, AofEnd,
-    AofRecord, AofScan, AofStreamError, PayloadError,
+    classify_tail, classify_tail_with, encode_record, first_record, read_records,
+    read_records_with, record_payload_len, AofDamage, AofDecoder, AofEnd, AofRecord, AofScan,
+    AofStreamError, OpenError, PayloadError, PayloadOpener, Plain,
 };
 pub use resp::decode::{decode, decode_request, DecodeError, Limits};
 pub use resp::encode::{encode, format_double, Protocol};

@@ -7,8 +7,11 @@
 //! ```text
 //! file    = header | block* | footer_block                  (nothing after the footer)
 //! header  = "EMBERSNP" | version u16 LE | shard u16 LE | created_unix_ms u64 LE
-//!           | aof_epoch u64 LE | header_crc u32 LE                              (CRC32C of the 28 bytes before)
-//! block   = length u32 LE | crc u32 LE | payload             (CRC32C of the payload)
+//!           | aof_epoch u64 LE | [seal] | header_crc u32 LE  (CRC32C of the bytes before)
+//! seal    = salt [8] | key_check [16]                        (version 2 only)
+//! block   = length u32 LE | crc u32 LE | stored              (CRC32C of `stored`)
+//! stored  = payload                                          (version 1: plain)
+//!         | sealed payload | tag [16]                        (version 2: AES-256-GCM)
 //! payload = 0x01 | entry+                                    (an entries block)
 //!         | 0x02 | entry_count u64 LE | block_count u64 LE | blocks_crc u32 LE  (footer)
 //! entry   = db u8 | kind u8 | key:blob | expiry u8 (0 or 1) | [expire_at_ms u64 LE]
@@ -27,25 +30,52 @@
 //! as in the keyspace. An entry must fit in one block, so one key's value is at most
 //! `SNAPSHOT_ENTRY_MAX_BYTES`; larger values are refused by `push`.
 //!
+//! Version 1 is a plain snapshot. Version 2 is sealed (feature `encryption`): block `i`,
+//! the footer included, is sealed with AES-256-GCM under the nonce `salt || i` and the
+//! header before its CRC as AAD; `key_check` tells a wrong key from damage (see `seal`).
+//!
 //! # Validity
 //!
 //! `SnapshotReader::new` verifies the header, every block's framing and CRC, and the
 //! footer's block count and `blocks_crc` before any entry is returned, so damage anywhere
-//! in the file fails up front. The entry count is checked when `next` reaches the footer:
-//! the caller loads entries into a staging area and adopts it only on `Ok(None)`.
+//! in the file fails up front. `SnapshotReader::with_key` first checks the key, then
+//! checks each block's CRC and opens it (a CRC that verifies over a block that does not
+//! open is `BlockUnopened`), then verifies as `new` does. The entry count is checked when
+//! `next` reaches the footer: the caller loads entries into a staging area and adopts it
+//! only on `Ok(None)`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::aof::{put_varint, varint_len, Cursor, CursorError};
+#[cfg(feature = "encryption")]
+use crate::seal::{nonce, SealKey, KEY_CHECK_COUNTER, SEAL_SALT_BYTES, SEAL_TAG_BYTES};
 
 /// The first eight bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"EMBERSNP";
 
-/// The one layout version this code reads and writes.
+/// The layout version of a plain snapshot.
 pub const SNAPSHOT_VERSION: u16 = 1;
+
+/// The layout version of a sealed snapshot.
+pub const SNAPSHOT_VERSION_SEALED: u16 = 2;
 
 /// The header: magic, version, shard, creation time, AOF epoch and its CRC.
 pub const SNAPSHOT_HEADER_BYTES: usize = 8 + 2 + 2 + 8 + 8 + 4;
+
+/// A sealed snapshot's header: the plain header's fields, then the salt and key check,
+/// then the CRC.
+pub const SNAPSHOT_SEALED_HEADER_BYTES: usize = SNAPSHOT_HEADER_BYTES + 8 + BLOCK_TAG_BYTES;
+
+/// Where a sealed header's key check starts.
+const KEY_CHECK_OFFSET: usize = SNAPSHOT_HEADER_BYTES - 4 + 8;
+
+/// The GCM tag after a sealed block's payload.
+const BLOCK_TAG_BYTES: usize = 16;
+
+#[cfg(feature = "encryption")]
+const _: () = assert!(BLOCK_TAG_BYTES == SEAL_TAG_BYTES);
+#[cfg(feature = "encryption")]
+const _: () = assert!(SEAL_SALT_BYTES == 8);
 
 /// The bytes before each block's payload: its length and its CRC32C.
 pub const SNAPSHOT_BLOCK_HEADER_BYTES: usize = 8;
@@ -124,8 +154,16 @@ pub struct SnapshotError {
 pub enum SnapshotErrorKind {
     #[error("bad magic: not an ember snapshot")]
     BadMagic,
-    #[error("unsupported version {version} (this build reads {SNAPSHOT_VERSION})")]
+    #[error("unsupported version {version} (this build reads {SNAPSHOT_VERSION} and {SNAPSHOT_VERSION_SEALED})")]
     UnsupportedVersion { version: u16 },
+    #[error("encrypted snapshot: it is read only with its key")]
+    Sealed,
+    #[error("not an encrypted snapshot, but a key was given")]
+    NotSealed,
+    #[error("wrong encryption key")]
+    WrongKey,
+    #[error("the block at this offset does not open: its checksum verifies but its tag does not")]
+    BlockUnopened,
     #[error("header checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     HeaderChecksumMismatch { stored: u32, computed: u32 },
     #[error("checksum mismatch in the block at this offset: stored {stored:#010x}, computed {computed:#010x}")]
@@ -176,26 +214,49 @@ pub enum SnapshotWriteError {
 /// Serializes one shard's entries into blocks and hands out finished bytes as it goes.
 #[derive(Debug)]
 pub struct SnapshotWriter {
-    /// Finished bytes not yet handed out: the header, then sealed blocks.
+    /// Finished bytes not yet handed out: the header, then closed blocks.
     output: BytesMut,
     /// The open block's payload, starting with its tag.
     block: BytesMut,
     entry_count: u64,
     block_count: u64,
-    /// The running CRC32C over the sealed blocks' CRC fields.
+    /// The running CRC32C over the closed blocks' CRC fields.
     blocks_crc: u32,
+    /// How blocks are sealed, for a sealed snapshot.
+    #[cfg(feature = "encryption")]
+    seal: Option<BlockSeal>,
 }
 
 impl SnapshotWriter {
     pub fn new(header: SnapshotHeader) -> SnapshotWriter {
         let mut output = BytesMut::with_capacity(SNAPSHOT_BLOCK_TARGET_BYTES);
-        output.put_slice(&SNAPSHOT_MAGIC);
-        output.put_u16_le(SNAPSHOT_VERSION);
-        output.put_u16_le(header.shard);
-        output.put_u64_le(header.created_unix_ms);
-        output.put_u64_le(header.aof_epoch);
+        put_header_fields(&header, SNAPSHOT_VERSION, &mut output);
         output.put_u32_le(crc32c::crc32c(&output));
         assert_eq!(output.len(), SNAPSHOT_HEADER_BYTES);
+        SnapshotWriter::with_header(output)
+    }
+
+    /// A writer of a sealed snapshot (layout version 2): every block, the footer too, is
+    /// sealed with `key` under a nonce of `salt`, which must be fresh random bytes.
+    #[cfg(feature = "encryption")]
+    pub fn sealed(header: SnapshotHeader, key: &SealKey, salt: [u8; 8]) -> SnapshotWriter {
+        let mut output = BytesMut::with_capacity(SNAPSHOT_BLOCK_TARGET_BYTES);
+        put_header_fields(&header, SNAPSHOT_VERSION_SEALED, &mut output);
+        output.put_slice(&salt);
+        output.put_slice(&key.key_check(salt));
+        let aad = output.to_vec();
+        output.put_u32_le(crc32c::crc32c(&output));
+        assert_eq!(output.len(), SNAPSHOT_SEALED_HEADER_BYTES);
+        let mut writer = SnapshotWriter::with_header(output);
+        writer.seal = Some(BlockSeal {
+            key: key.clone(),
+            salt,
+            aad,
+        });
+        writer
+    }
+
+    fn with_header(output: BytesMut) -> SnapshotWriter {
         let mut block = BytesMut::with_capacity(SNAPSHOT_BLOCK_TARGET_BYTES);
         block.put_u8(TAG_ENTRIES);
         SnapshotWriter {
@@ -204,10 +265,12 @@ impl SnapshotWriter {
             entry_count: 0,
             block_count: 0,
             blocks_crc: 0,
+            #[cfg(feature = "encryption")]
+            seal: None,
         }
     }
 
-    /// Appends one entry, and returns the bytes finished so far once a block is sealed.
+    /// Appends one entry, and returns the bytes finished so far once a block is closed.
     /// Panics on an empty collection or a NaN score, which the keyspace never holds.
     pub fn push(&mut self, entry: &SnapshotEntry) -> Result<Option<Bytes>, SnapshotWriteError> {
         let entry_len = entry_encoded_len(entry).ok_or(SnapshotWriteError::EntryOverLimit)?;
@@ -218,7 +281,7 @@ impl SnapshotWriter {
         assert!(self.block.len() <= SNAPSHOT_BLOCK_MAX_BYTES);
         self.entry_count += 1;
         if self.block.len() >= SNAPSHOT_BLOCK_TARGET_BYTES {
-            self.seal_block();
+            self.close_block();
         }
         if self.output.is_empty() {
             return Ok(None);
@@ -226,39 +289,154 @@ impl SnapshotWriter {
         Ok(Some(self.output.split().freeze()))
     }
 
-    /// Seals the last block, appends the footer, and returns the bytes not yet handed out.
+    /// Closes the last block, appends the footer, and returns the bytes not yet handed out.
     pub fn finish(mut self) -> Bytes {
         if self.block.len() > 1 {
-            self.seal_block();
+            self.close_block();
         }
-        assert_eq!(self.block.len(), 1, "no entry is left unsealed");
+        assert_eq!(self.block.len(), 1, "no entry is left unwritten");
         let mut footer = BytesMut::with_capacity(SNAPSHOT_FOOTER_PAYLOAD_BYTES);
         footer.put_u8(TAG_FOOTER);
         footer.put_u64_le(self.entry_count);
         footer.put_u64_le(self.block_count);
         footer.put_u32_le(self.blocks_crc);
         assert_eq!(footer.len(), SNAPSHOT_FOOTER_PAYLOAD_BYTES);
-        put_block(&footer, &mut self.output);
+        self.store_block(&footer);
         self.output.freeze()
     }
 
-    fn seal_block(&mut self) {
-        assert!(self.block.len() > 1, "a sealed block holds an entry");
+    fn close_block(&mut self) {
+        assert!(self.block.len() > 1, "a closed block holds an entry");
         let payload = self.block.split();
-        let crc = put_block(&payload, &mut self.output);
+        let crc = self.store_block(&payload);
         self.blocks_crc = crc32c::crc32c_append(self.blocks_crc, &crc.to_le_bytes());
         self.block_count += 1;
         self.block.put_u8(TAG_ENTRIES);
     }
+
+    /// Appends the block of `payload` (sealed, for a sealed snapshot) and returns its CRC.
+    fn store_block(&mut self, payload: &[u8]) -> u32 {
+        #[cfg(feature = "encryption")]
+        if let Some(seal) = &self.seal {
+            // The footer is block number `block_count`, after every entries block.
+            let index = u32::try_from(self.block_count)
+                .ok()
+                .filter(|index| *index < KEY_CHECK_COUNTER)
+                .expect("fewer than 2^32 blocks: 256 TiB of snapshot");
+            return seal.put_block(index, payload, &mut self.output);
+        }
+        put_block(payload, &mut self.output)
+    }
+}
+
+/// The header's fields before the seal fields and the CRC.
+fn put_header_fields(header: &SnapshotHeader, version: u16, out: &mut BytesMut) {
+    out.put_slice(&SNAPSHOT_MAGIC);
+    out.put_u16_le(version);
+    out.put_u16_le(header.shard);
+    out.put_u64_le(header.created_unix_ms);
+    out.put_u64_le(header.aof_epoch);
+}
+
+/// The key, salt and AAD (the header before its CRC) of a sealed snapshot's blocks.
+#[cfg(feature = "encryption")]
+#[derive(Clone, Debug)]
+struct BlockSeal {
+    key: SealKey,
+    salt: [u8; 8],
+    aad: Vec<u8>,
+}
+
+#[cfg(feature = "encryption")]
+impl BlockSeal {
+    /// Appends block number `index` around the sealed `payload` and returns its CRC.
+    fn put_block(&self, index: u32, payload: &[u8], out: &mut BytesMut) -> u32 {
+        assert!(!payload.is_empty());
+        assert!(payload.len() <= SNAPSHOT_BLOCK_MAX_BYTES);
+        let stored_len = payload.len() + SEAL_TAG_BYTES;
+        out.reserve(SNAPSHOT_BLOCK_HEADER_BYTES + stored_len);
+        let start = out.len();
+        out.put_u32_le(stored_len as u32);
+        // The CRC covers the stored bytes; it is patched in once they are written.
+        out.put_u32_le(0);
+        let stored_start = out.len();
+        out.put_slice(payload);
+        let nonce = nonce(self.salt, index);
+        let tag = self
+            .key
+            .seal_in_place(&nonce, &self.aad, &mut out[stored_start..]);
+        out.put_slice(&tag);
+        assert_eq!(out.len() - stored_start, stored_len);
+        let crc = crc32c::crc32c(&out[stored_start..]);
+        out[start + 4..stored_start].copy_from_slice(&crc.to_le_bytes());
+        crc
+    }
+
+    /// Decrypts, in `image` (a copy of the file), every block from `first` to the footer,
+    /// checking each block's framing and CRC before it is opened.
+    fn open_blocks(&self, data: &Bytes, first: usize) -> Result<Bytes, SnapshotError> {
+        let mut image = BytesMut::from(&data[..]);
+        let mut offset = first;
+        let mut index: u32 = 0;
+        // Bounded by the input: every block is at least SNAPSHOT_BLOCK_HEADER_BYTES + 17
+        // bytes long, and by the nonce counter.
+        while offset < data.len() {
+            if index == KEY_CHECK_COUNTER {
+                let kind = SnapshotErrorKind::LengthOverLimit {
+                    what: "block count",
+                    length: u64::from(index),
+                    limit: u64::from(KEY_CHECK_COUNTER - 1),
+                };
+                return Err(error(offset, kind));
+            }
+            let range = block_payload(data, offset, Framing::Sealed)?;
+            let tag_start = range.payload_end - SEAL_TAG_BYTES;
+            let ciphertext = &mut image[range.payload_start..tag_start];
+            let tag = &data[tag_start..range.payload_end];
+            self.key
+                .open_in_place(&nonce(self.salt, index), &self.aad, ciphertext, tag)
+                .map_err(|_| error(offset, SnapshotErrorKind::BlockUnopened))?;
+            index += 1;
+            offset = range.next;
+            if image[range.payload_start] == TAG_FOOTER {
+                break;
+            }
+        }
+        Ok(image.freeze())
+    }
+}
+
+/// How a block's stored payload (what its CRC covers) relates to its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// The stored payload is the payload.
+    Plain,
+    /// The stored payload is the sealed payload and its tag.
+    Sealed,
+    /// A sealed file whose blocks were checked and decrypted in place: the payload is
+    /// the stored payload less its tag, and CRCs were checked before decryption.
+    Opened,
+}
+
+/// Where one block's payload lies and where the next block starts.
+#[derive(Clone, Copy, Debug)]
+struct BlockRange {
+    payload_start: usize,
+    payload_end: usize,
+    next: usize,
 }
 
 /// Reads a snapshot whose framing and checksums `new` has verified, one entry at a time.
 #[derive(Debug)]
 pub struct SnapshotReader {
+    /// The file, or for a sealed file its copy with every block decrypted in place.
     data: Bytes,
-    /// The next entry's offset in the open block, and where that block's payload ends.
+    framing: Framing,
+    /// The next entry's offset in the open block, where that block's payload ends, and
+    /// where the next block starts.
     entry_position: usize,
     entries_end: usize,
+    next_block: usize,
     footer_offset: usize,
     entry_count_footer: u64,
     entry_count_read: u64,
@@ -272,23 +450,70 @@ struct Footer {
     entry_count: u64,
 }
 
+/// What the header says beyond `SnapshotHeader`: its length and, for a sealed snapshot,
+/// the salt and key check.
+struct HeaderInfo {
+    header: SnapshotHeader,
+    len: usize,
+    seal: Option<([u8; 8], [u8; 16])>,
+}
+
 impl SnapshotReader {
-    /// Verifies the whole file's framing, then returns its header and a reader.
+    /// Verifies the whole file's framing, then returns its header and a reader. A sealed
+    /// snapshot is refused with `Sealed`: it needs `with_key`.
     pub fn new(data: Bytes) -> Result<(SnapshotHeader, SnapshotReader), SnapshotError> {
-        let header = read_header(&data)?;
-        let footer = verify_blocks(&data)?;
-        assert!(footer.offset >= SNAPSHOT_HEADER_BYTES);
+        let info = read_header(&data)?;
+        if info.seal.is_some() {
+            return Err(error(8, SnapshotErrorKind::Sealed));
+        }
+        SnapshotReader::verified(data, &info, Framing::Plain)
+    }
+
+    /// Reads a sealed snapshot: checks the key against the header's key check, opens and
+    /// verifies every block, then returns its header and a reader. A plain snapshot is
+    /// refused with `NotSealed`, a file sealed under another key with `WrongKey`.
+    #[cfg(feature = "encryption")]
+    pub fn with_key(
+        data: Bytes,
+        key: &SealKey,
+    ) -> Result<(SnapshotHeader, SnapshotReader), SnapshotError> {
+        let info = read_header(&data)?;
+        let Some((salt, check)) = info.seal else {
+            return Err(error(8, SnapshotErrorKind::NotSealed));
+        };
+        if !key.checks(salt, &check) {
+            return Err(error(KEY_CHECK_OFFSET, SnapshotErrorKind::WrongKey));
+        }
+        let seal = BlockSeal {
+            key: key.clone(),
+            salt,
+            aad: data[..info.len - 4].to_vec(),
+        };
+        let image = seal.open_blocks(&data, info.len)?;
+        drop(data);
+        SnapshotReader::verified(image, &info, Framing::Opened)
+    }
+
+    fn verified(
+        data: Bytes,
+        info: &HeaderInfo,
+        framing: Framing,
+    ) -> Result<(SnapshotHeader, SnapshotReader), SnapshotError> {
+        let footer = verify_blocks(&data, info.len, framing)?;
+        assert!(footer.offset >= info.len);
         assert!(footer.offset < data.len());
         let reader = SnapshotReader {
             data,
-            entry_position: SNAPSHOT_HEADER_BYTES,
-            entries_end: SNAPSHOT_HEADER_BYTES,
+            framing,
+            entry_position: info.len,
+            entries_end: info.len,
+            next_block: info.len,
             footer_offset: footer.offset,
             entry_count_footer: footer.entry_count,
             entry_count_read: 0,
             outcome: None,
         };
-        Ok((header, reader))
+        Ok((info.header, reader))
     }
 
     /// The next entry, `Ok(None)` once every entry has been read and the footer's count
@@ -311,13 +536,14 @@ impl SnapshotReader {
         if self.entry_position == self.entries_end {
             // The verification pass guarantees the block framing; the next offset is
             // either the footer or another entries block holding at least one entry.
-            let block_offset = self.entries_end;
+            let block_offset = self.next_block;
             if block_offset == self.footer_offset {
                 return self.check_entry_count().map(|()| None);
             }
-            let (payload_start, payload_end) = block_payload(&self.data, block_offset)?;
-            self.entry_position = payload_start + 1;
-            self.entries_end = payload_end;
+            let range = block_payload(&self.data, block_offset, self.framing)?;
+            self.entry_position = range.payload_start + 1;
+            self.entries_end = range.payload_end;
+            self.next_block = range.next;
             assert!(self.entry_position < self.entries_end);
         }
         let mut cursor = Cursor::new(&self.data, self.entry_position, self.entries_end);
@@ -357,7 +583,7 @@ fn error(offset: usize, kind: SnapshotErrorKind) -> SnapshotError {
     SnapshotError { offset, kind }
 }
 
-fn read_header(data: &Bytes) -> Result<SnapshotHeader, SnapshotError> {
+fn read_header(data: &Bytes) -> Result<HeaderInfo, SnapshotError> {
     if data.len() < SNAPSHOT_MAGIC.len() || data[..SNAPSHOT_MAGIC.len()] != SNAPSHOT_MAGIC {
         let magic_matches =
             data.len() < SNAPSHOT_MAGIC.len() && SNAPSHOT_MAGIC.starts_with(&data[..]);
@@ -373,12 +599,18 @@ fn read_header(data: &Bytes) -> Result<SnapshotHeader, SnapshotError> {
     }
     let mut cursor = Cursor::new(data, SNAPSHOT_MAGIC.len(), data.len());
     let version = cursor.u16_le();
-    if let Some(version) = version.filter(|version| *version != SNAPSHOT_VERSION) {
+    let sealed = version == Some(SNAPSHOT_VERSION_SEALED);
+    if let Some(version) = version.filter(|version| *version != SNAPSHOT_VERSION && !sealed) {
         return Err(error(8, SnapshotErrorKind::UnsupportedVersion { version }));
     }
+    let header_len = if sealed {
+        SNAPSHOT_SEALED_HEADER_BYTES
+    } else {
+        SNAPSHOT_HEADER_BYTES
+    };
     let truncated = || {
         let kind = SnapshotErrorKind::Truncated {
-            needed: SNAPSHOT_HEADER_BYTES,
+            needed: header_len,
             available: data.len(),
         };
         error(0, kind)
@@ -386,22 +618,49 @@ fn read_header(data: &Bytes) -> Result<SnapshotHeader, SnapshotError> {
     let shard = cursor.u16_le().ok_or_else(truncated)?;
     let created_unix_ms = cursor.u64_le().ok_or_else(truncated)?;
     let aof_epoch = cursor.u64_le().ok_or_else(truncated)?;
+    let seal = if sealed {
+        assert_eq!(cursor.position() + 8, KEY_CHECK_OFFSET);
+        Some(read_seal_fields(&mut cursor).ok_or_else(truncated)?)
+    } else {
+        None
+    };
     let stored = cursor.u32_le().ok_or_else(truncated)?;
-    assert_eq!(cursor.position(), SNAPSHOT_HEADER_BYTES);
-    let computed = crc32c::crc32c(&data[..SNAPSHOT_HEADER_BYTES - 4]);
+    assert_eq!(cursor.position(), header_len);
+    let computed = crc32c::crc32c(&data[..header_len - 4]);
     if computed != stored {
         let kind = SnapshotErrorKind::HeaderChecksumMismatch { stored, computed };
-        return Err(error(SNAPSHOT_HEADER_BYTES - 4, kind));
+        return Err(error(header_len - 4, kind));
     }
-    Ok(SnapshotHeader {
+    let header = SnapshotHeader {
         shard,
         created_unix_ms,
         aof_epoch,
+    };
+    Ok(HeaderInfo {
+        header,
+        len: header_len,
+        seal,
     })
 }
 
-/// Checks the length and CRC of the block at `offset` and returns its payload's range.
-fn block_payload(data: &Bytes, offset: usize) -> Result<(usize, usize), SnapshotError> {
+/// A sealed header's salt and key check.
+fn read_seal_fields(cursor: &mut Cursor<'_>) -> Option<([u8; 8], [u8; 16])> {
+    let salt = cursor.u64_le()?.to_le_bytes();
+    let check_low = cursor.u64_le()?.to_le_bytes();
+    let check_high = cursor.u64_le()?.to_le_bytes();
+    let mut check = [0; 16];
+    check[..8].copy_from_slice(&check_low);
+    check[8..].copy_from_slice(&check_high);
+    Some((salt, check))
+}
+
+/// Checks the length (and, unless `Opened`, the CRC) of the block at `offset` and returns
+/// where its payload lies.
+fn block_payload(
+    data: &Bytes,
+    offset: usize,
+    framing: Framing,
+) -> Result<BlockRange, SnapshotError> {
     let mut cursor = Cursor::new(data, offset, data.len());
     let truncated = |needed: usize| {
         let available = data.len() - offset;
@@ -413,55 +672,71 @@ fn block_payload(data: &Bytes, offset: usize) -> Result<(usize, usize), Snapshot
     let stored = cursor
         .u32_le()
         .ok_or_else(|| truncated(SNAPSHOT_BLOCK_HEADER_BYTES))?;
-    let payload_len = length as usize;
-    if payload_len > SNAPSHOT_BLOCK_MAX_BYTES {
+    let tag_len = if framing == Framing::Plain {
+        0
+    } else {
+        BLOCK_TAG_BYTES
+    };
+    let stored_len = length as usize;
+    if stored_len > SNAPSHOT_BLOCK_MAX_BYTES + tag_len {
         let kind = SnapshotErrorKind::LengthOverLimit {
             what: "block length",
             length: u64::from(length),
-            limit: SNAPSHOT_BLOCK_MAX_BYTES as u64,
+            limit: (SNAPSHOT_BLOCK_MAX_BYTES + tag_len) as u64,
         };
         return Err(error(offset, kind));
     }
-    let payload_start = cursor.position();
-    let needed = SNAPSHOT_BLOCK_HEADER_BYTES + payload_len;
-    if payload_len == 0 {
+    let stored_start = cursor.position();
+    let needed = SNAPSHOT_BLOCK_HEADER_BYTES + stored_len;
+    if stored_len <= tag_len {
         return Err(error(offset, SnapshotErrorKind::EmptyBlock));
     }
-    if payload_len > cursor.remaining() {
+    if stored_len > cursor.remaining() {
         return Err(truncated(needed));
     }
-    let payload_end = payload_start + payload_len;
-    let computed = crc32c::crc32c(&data[payload_start..payload_end]);
-    if computed != stored {
-        let kind = SnapshotErrorKind::BlockChecksumMismatch { stored, computed };
-        return Err(error(offset, kind));
+    let stored_end = stored_start + stored_len;
+    if framing != Framing::Opened {
+        let computed = crc32c::crc32c(&data[stored_start..stored_end]);
+        if computed != stored {
+            let kind = SnapshotErrorKind::BlockChecksumMismatch { stored, computed };
+            return Err(error(offset, kind));
+        }
     }
-    Ok((payload_start, payload_end))
+    let payload_end = match framing {
+        Framing::Plain | Framing::Sealed => stored_end,
+        Framing::Opened => stored_end - tag_len,
+    };
+    Ok(BlockRange {
+        payload_start: stored_start,
+        payload_end,
+        next: stored_end,
+    })
 }
 
 /// Walks every block after the header, verifying each CRC, then checks the footer's
 /// block count and blocks CRC and that nothing follows it.
-fn verify_blocks(data: &Bytes) -> Result<Footer, SnapshotError> {
-    let mut offset = SNAPSHOT_HEADER_BYTES;
+fn verify_blocks(data: &Bytes, first: usize, framing: Framing) -> Result<Footer, SnapshotError> {
+    assert!(framing != Framing::Sealed, "sealed blocks are opened first");
+    let mut offset = first;
     let mut block_count: u64 = 0;
     let mut blocks_crc: u32 = 0;
     // Bounded by the input: every block is at least SNAPSHOT_BLOCK_HEADER_BYTES + 1 long.
     loop {
-        let (payload_start, payload_end) = block_payload(data, offset)?;
-        assert!(payload_end > offset);
-        match data[payload_start] {
-            TAG_ENTRIES if payload_end - payload_start == 1 => {
+        let range = block_payload(data, offset, framing)?;
+        assert!(range.next > offset);
+        match data[range.payload_start] {
+            TAG_ENTRIES if range.payload_end - range.payload_start == 1 => {
                 return Err(error(offset, SnapshotErrorKind::EmptyBlock));
             }
             TAG_ENTRIES => {
                 let crc = &data[offset + 4..offset + SNAPSHOT_BLOCK_HEADER_BYTES];
                 blocks_crc = crc32c::crc32c_append(blocks_crc, crc);
                 block_count += 1;
-                offset = payload_end;
+                offset = range.next;
             }
             TAG_FOOTER => {
                 let footer = (offset, block_count, blocks_crc);
-                return verify_footer(data, payload_start, payload_end, footer);
+                return verify_footer(data, range, footer);
             }
             tag => return Err(error(offset, SnapshotErrorKind::UnknownBlockTag { tag })),
         }
@@ -471,15 +746,14 @@ fn verify_blocks(data: &Bytes) -> Result<Footer, SnapshotError> {
 /// Checks the footer block's payload against what the walk over the blocks found.
 fn verify_footer(
     data: &Bytes,
-    payload_start: usize,
-    payload_end: usize,
+    range: BlockRange,
     (offset, block_count, blocks_crc): (usize, u64, u32),
 ) -> Result<Footer, SnapshotError> {
-    let length = payload_end - payload_start;
+    let length = range.payload_end - range.payload_start;
     if length != SNAPSHOT_FOOTER_PAYLOAD_BYTES {
         return Err(error(offset, SnapshotErrorKind::BadFooterLength { length }));
     }
-    let mut cursor = Cursor::new(data, payload_start + 1, payload_end);
+    let mut cursor = Cursor::new(data, range.payload_start + 1, range.payload_end);
     let entry_count = cursor.u64_le().expect("footer length checked");
     let block_count_footer = cursor.u64_le().expect("footer length checked");
     let blocks_crc_footer = cursor.u32_le().expect("footer length checked");
@@ -497,10 +771,10 @@ fn verify_footer(
         };
         return Err(error(offset, kind));
     }
-    if payload_end != data.len() {
-        let count = data.len() - payload_end;
+    if range.next != data.len() {
+        let count = data.len() - range.next;
         return Err(error(
-            payload_end,
+            range.next,
             SnapshotErrorKind::TrailingBytes { count },
         ));
     }
@@ -771,23 +1045,99 @@ fn read_u64(cursor: &mut Cursor<'_>) -> Result<u64, SnapshotError> {
 /// the payload of one entries block inside a correctly framed file, so the entry parser
 /// is reached past the checksums. Whatever loads must write and load back the same.
 pub fn check_load(data: &[u8]) {
+    check_load_with(data, &Sealing::Plain);
+}
+
+/// The check of the `snapshot_load_sealed` fuzz target: `check_load` for snapshots sealed
+/// with `seal::TEST_KEY_BYTES` (the framed block is sealed, so the entry parser is reached
+/// past the tags). Then whichever framed file loaded must be refused with one bit of a
+/// block changed under a correct CRC, with another key, and without a key.
+#[cfg(feature = "encryption")]
+pub fn check_load_sealed(data: &[u8]) {
+    let sealing = Sealing::Key(Box::new(SealKey::new(&crate::seal::TEST_KEY_BYTES)));
+    if let Some(loaded) = check_load_with(data, &sealing) {
+        check_sealed_refusals(&loaded, crc32c::crc32c(data) as usize);
+    }
+}
+
+/// Runs the loads of `check_load`, and returns the framed file that loaded, if one did.
+fn check_load_with(data: &[u8], sealing: &Sealing) -> Option<Bytes> {
     // Refusals are the expected outcome for most inputs; only panics are findings.
-    let _ = load_and_rewrite(Bytes::copy_from_slice(data));
-    let framed = frame_as_block(data, 0);
-    if let Err(SnapshotError {
-        kind: SnapshotErrorKind::EntryCountMismatch { found, .. },
-        ..
-    }) = load_and_rewrite(framed)
-    {
-        let _ = load_and_rewrite(frame_as_block(data, found));
+    let _ = load_and_rewrite(Bytes::copy_from_slice(data), sealing);
+    let framed = frame_as_block(data, 0, sealing);
+    match load_and_rewrite(framed.clone(), sealing) {
+        Ok(()) => Some(framed),
+        Err(SnapshotError {
+            kind: SnapshotErrorKind::EntryCountMismatch { found, .. },
+            ..
+        }) => {
+            let framed = frame_as_block(data, found, sealing);
+            load_and_rewrite(framed.clone(), sealing)
+                .ok()
+                .map(|()| framed)
+        }
+        Err(_) => None,
+    }
+}
+
+/// Checks that a valid sealed snapshot is refused when one bit of its first block changes
+/// under a recomputed CRC, when read with another key, and when read without one.
+#[cfg(feature = "encryption")]
+fn check_sealed_refusals(file: &Bytes, selector: usize) {
+    let key = SealKey::new(&crate::seal::TEST_KEY_BYTES);
+    let kind = |result: Result<(SnapshotHeader, SnapshotReader), SnapshotError>| {
+        result.map(|_| ()).expect_err("refused").kind
+    };
+    let start = SNAPSHOT_SEALED_HEADER_BYTES;
+    let stored_len = u32::from_le_bytes(file[start..start + 4].try_into().expect("4")) as usize;
+    let stored_start = start + SNAPSHOT_BLOCK_HEADER_BYTES;
+    let mut damaged = BytesMut::from(&file[..]);
+    damaged[stored_start + selector / 8 % stored_len] ^= 1 << (selector % 8);
+    let crc = crc32c::crc32c(&damaged[stored_start..stored_start + stored_len]);
+    damaged[start + 4..stored_start].copy_from_slice(&crc.to_le_bytes());
+    let refused = kind(SnapshotReader::with_key(damaged.freeze(), &key));
+    assert_eq!(refused, SnapshotErrorKind::BlockUnopened);
+    let other = SealKey::new(&[selector as u8; 32]);
+    if other.key_check([0; 8]) != key.key_check([0; 8]) {
+        let refused = kind(SnapshotReader::with_key(file.clone(), &other));
+        assert_eq!(refused, SnapshotErrorKind::WrongKey);
+    }
+    assert_eq!(
+        kind(SnapshotReader::new(file.clone())),
+        SnapshotErrorKind::Sealed
+    );
+}
+
+/// How the checks read and write snapshots: plain, or sealed with a key.
+enum Sealing {
+    Plain,
+    #[cfg(feature = "encryption")]
+    Key(Box<SealKey>),
+}
+
+impl Sealing {
+    fn reader(&self, data: Bytes) -> Result<(SnapshotHeader, SnapshotReader), SnapshotError> {
+        match self {
+            Sealing::Plain => SnapshotReader::new(data),
+            #[cfg(feature = "encryption")]
+            Sealing::Key(key) => SnapshotReader::with_key(data, key),
+        }
+    }
+
+    fn writer(&self, header: SnapshotHeader) -> SnapshotWriter {
+        match self {
+            Sealing::Plain => SnapshotWriter::new(header),
+            #[cfg(feature = "encryption")]
+            Sealing::Key(key) => SnapshotWriter::sealed(header, key, *b"testsalt"),
+        }
     }
 }
 
 /// Loads `data` to the end; if it is valid, writes its entries again and checks that the
 /// new file loads to the same header and entries.
-fn load_and_rewrite(data: Bytes) -> Result<(), SnapshotError> {
-    let (header, entries) = load_all(data)?;
-    let mut writer = SnapshotWriter::new(header);
+fn load_and_rewrite(data: Bytes, sealing: &Sealing) -> Result<(), SnapshotError> {
+    let (header, entries) = load_all(data, sealing)?;
+    let mut writer = sealing.writer(header);
     let mut rewritten = BytesMut::new();
     for entry in &entries {
         let chunk = writer
@@ -796,16 +1146,20 @@ fn load_and_rewrite(data: Bytes) -> Result<(), SnapshotError> {
         rewritten.extend_from_slice(&chunk.unwrap_or_default());
     }
     rewritten.extend_from_slice(&writer.finish());
-    let (header_again, entries_again) = load_all(rewritten.freeze()).expect("a rewrite loads");
+    let (header_again, entries_again) =
+        load_all(rewritten.freeze(), sealing).expect("a rewrite loads");
     assert_eq!(header, header_again);
     // Debug output tells -0.0 from 0.0, so scores compare by sign as well as value.
     assert_eq!(format!("{entries:?}"), format!("{entries_again:?}"));
     Ok(())
 }
 
-fn load_all(data: Bytes) -> Result<(SnapshotHeader, Vec<SnapshotEntry>), SnapshotError> {
+fn load_all(
+    data: Bytes,
+    sealing: &Sealing,
+) -> Result<(SnapshotHeader, Vec<SnapshotEntry>), SnapshotError> {
     let data_len = data.len();
-    let (header, mut reader) = SnapshotReader::new(data)?;
+    let (header, mut reader) = sealing.reader(data)?;
     let mut entries = Vec::new();
     // Bounded by the input: every entry consumes at least four bytes.
     while let Some(entry) = reader.next()? {
@@ -816,24 +1170,25 @@ fn load_all(data: Bytes) -> Result<(SnapshotHeader, Vec<SnapshotEntry>), Snapsho
 }
 
 /// A file of one entries block holding `payload`, with a footer that verifies.
-fn frame_as_block(payload: &[u8], entry_count: u64) -> Bytes {
+fn frame_as_block(payload: &[u8], entry_count: u64, sealing: &Sealing) -> Bytes {
     let header = SnapshotHeader {
         shard: 7,
         created_unix_ms: 1,
         aof_epoch: 3,
     };
-    let mut out = BytesMut::from(&SnapshotWriter::new(header).output[..]);
+    let mut writer = sealing.writer(header);
     let mut block = BytesMut::with_capacity(1 + payload.len());
     block.put_u8(TAG_ENTRIES);
     block.put_slice(&payload[..payload.len().min(SNAPSHOT_BLOCK_MAX_BYTES - 1)]);
-    let crc = put_block(&block, &mut out);
+    let crc = writer.store_block(&block);
+    writer.block_count = 1;
     let mut footer = BytesMut::with_capacity(SNAPSHOT_FOOTER_PAYLOAD_BYTES);
     footer.put_u8(TAG_FOOTER);
     footer.put_u64_le(entry_count);
     footer.put_u64_le(1);
     footer.put_u32_le(crc32c::crc32c(&crc.to_le_bytes()));
-    put_block(&footer, &mut out);
-    out.freeze()
+    writer.store_block(&footer);
+    writer.output.freeze()
 }
 
 #[cfg(test)]
@@ -882,7 +1237,10 @@ mod tests {
         expected.put_u32_le(crc32c::crc32c(footer));
         expected.put_slice(footer);
         assert_eq!(data, expected.freeze());
-        assert_eq!(load_all(data).map(|(_, entries)| entries.len()), Ok(0));
+        assert_eq!(
+            load_all(data, &Sealing::Plain).map(|(_, entries)| entries.len()),
+            Ok(0)
+        );
     }
 
     #[test]
@@ -925,7 +1283,7 @@ mod tests {
     fn counts_over_the_block_are_refused_before_allocating() {
         // A list that claims 2^28 elements in a block of a few bytes.
         let payload = b"\x00\x01\x01k\x00\x80\x80\x80\x80\x01";
-        let result = load_all(frame_as_block(payload, 1));
+        let result = load_all(frame_as_block(payload, 1, &Sealing::Plain), &Sealing::Plain);
         let kind = result.expect_err("refused").kind;
         assert!(matches!(
             kind,
@@ -940,10 +1298,12 @@ mod tests {
     fn nan_scores_and_empty_collections_are_refused() {
         let mut nan = b"\x00\x04\x01k\x00\x01\x01m".to_vec();
         nan.extend_from_slice(&f64::NAN.to_bits().to_le_bytes());
-        let kind = load_all(frame_as_block(&nan, 1)).expect_err("refused").kind;
+        let kind = load_all(frame_as_block(&nan, 1, &Sealing::Plain), &Sealing::Plain)
+            .expect_err("refused")
+            .kind;
         assert_eq!(kind, SnapshotErrorKind::NanScore);
         let empty = b"\x00\x03\x01k\x00\x00";
-        let kind = load_all(frame_as_block(empty, 1))
+        let kind = load_all(frame_as_block(empty, 1, &Sealing::Plain), &Sealing::Plain)
             .expect_err("refused")
             .kind;
         assert_eq!(kind, SnapshotErrorKind::EmptyCollection);
@@ -977,6 +1337,97 @@ mod tests {
             kind(&shard),
             SnapshotErrorKind::HeaderChecksumMismatch { .. }
         ));
+    }
+
+    #[cfg(feature = "encryption")]
+    fn sealed(entries: &[SnapshotEntry], key: &SealKey) -> Bytes {
+        let mut writer = SnapshotWriter::sealed(header(), key, *b"saltsalt");
+        let mut out = BytesMut::new();
+        for entry in entries {
+            if let Some(chunk) = writer.push(entry).expect("within limits") {
+                out.extend_from_slice(&chunk);
+            }
+        }
+        out.extend_from_slice(&writer.finish());
+        out.freeze()
+    }
+
+    #[cfg(feature = "encryption")]
+    #[test]
+    fn sealed_snapshots_round_trip_and_hide_their_values() {
+        let key = SealKey::new(&crate::seal::TEST_KEY_BYTES);
+        let big = Bytes::from(vec![b'x'; 1000]);
+        let entries: Vec<SnapshotEntry> = (0..200)
+            .map(|index| entry(&format!("key{index}"), SnapshotValue::Str(big.clone())))
+            .collect();
+        let data = sealed(&entries, &key);
+        assert_eq!(&data[8..10], &SNAPSHOT_VERSION_SEALED.to_le_bytes());
+        assert_eq!(&data[28..36], b"saltsalt");
+        assert_eq!(&data[36..52], &key.key_check(*b"saltsalt"));
+        let needle = b"key199";
+        assert!(!data.windows(needle.len()).any(|w| w == needle));
+        let (read_header, mut reader) = SnapshotReader::with_key(data, &key).expect("opens");
+        assert_eq!(read_header, header());
+        let mut loaded = Vec::new();
+        while let Some(entry) = reader.next().expect("valid") {
+            loaded.push(entry);
+        }
+        assert_eq!(loaded, entries);
+    }
+
+    #[cfg(feature = "encryption")]
+    #[test]
+    fn sealed_snapshots_refuse_wrong_keys_plain_files_and_any_damage() {
+        let key = SealKey::new(&crate::seal::TEST_KEY_BYTES);
+        let data = sealed(&[entry("k", SnapshotValue::Str(Bytes::from("v")))], &key);
+        let kind = |result: Result<(SnapshotHeader, SnapshotReader), SnapshotError>| {
+            result.map(|_| ()).expect_err("refused").kind
+        };
+        let other = SealKey::new(&[9; 32]);
+        assert_eq!(
+            kind(SnapshotReader::with_key(data.clone(), &other)),
+            SnapshotErrorKind::WrongKey
+        );
+        assert_eq!(
+            kind(SnapshotReader::new(data.clone())),
+            SnapshotErrorKind::Sealed
+        );
+        assert_eq!(
+            kind(SnapshotReader::with_key(write(&[]), &key)),
+            SnapshotErrorKind::NotSealed
+        );
+        for cut in 0..data.len() {
+            let _ = kind(SnapshotReader::with_key(data.slice(..cut), &key));
+        }
+        for bit in 0..data.len() * 8 {
+            let mut flipped = data.to_vec();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            let _ = kind(SnapshotReader::with_key(Bytes::from(flipped), &key));
+        }
+        // A header changed with its CRC fixed fails the first block, whose AAD it is.
+        let mut shard = data.to_vec();
+        shard[10] ^= 1;
+        let crc = crc32c::crc32c(&shard[..SNAPSHOT_SEALED_HEADER_BYTES - 4]);
+        shard[SNAPSHOT_SEALED_HEADER_BYTES - 4..SNAPSHOT_SEALED_HEADER_BYTES]
+            .copy_from_slice(&crc.to_le_bytes());
+        let refused = SnapshotReader::with_key(Bytes::from(shard), &key)
+            .map(|_| ())
+            .expect_err("refused");
+        assert_eq!(refused.kind, SnapshotErrorKind::BlockUnopened);
+        assert_eq!(refused.offset, SNAPSHOT_SEALED_HEADER_BYTES);
+    }
+
+    #[cfg(feature = "encryption")]
+    #[test]
+    fn check_load_sealed_accepts_assorted_input() {
+        let key = SealKey::new(&crate::seal::TEST_KEY_BYTES);
+        let value = entry("a", SnapshotValue::Set(vec![Bytes::new()]));
+        check_load_sealed(&sealed(std::slice::from_ref(&value), &key));
+        let mut payload = BytesMut::new();
+        encode_entry(&value, &mut payload);
+        check_load_sealed(&payload);
+        check_load_sealed(b"");
+        check_load_sealed(b"\x00\x00\x00\x00");
     }
 
     #[test]

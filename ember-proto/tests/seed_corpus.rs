@@ -1,5 +1,7 @@
-//! Writes the hand-made seed inputs of the `aof_replay` and `snapshot_load` fuzz corpora:
-//! small valid files, the same cut short, and the same with one bit flipped. Run with
+//! Writes the hand-made seed inputs of the `aof_replay` and `snapshot_load` fuzz corpora
+//! and of their sealed twins `aof_replay_sealed` and `snapshot_load_sealed` (sealed with
+//! the test key): small valid files, the same cut short, and the same with one bit
+//! flipped; for the sealed ones also one byte changed under a recomputed CRC. Run with
 //! `cargo test -p ember-proto --test seed_corpus -- --ignored` to refresh the seeds; the
 //! fuzzer and `cargo fuzz cmin` then grow and trim the corpora around them.
 
@@ -7,6 +9,8 @@ use std::fs;
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
+use ember_proto::seal::{AofOpener, AofSealer, SealKey, TEST_FILE_SALT, TEST_KEY_BYTES};
+use ember_proto::snapshot::SNAPSHOT_SEALED_HEADER_BYTES;
 use ember_proto::{
     encode_record, AofRecord, SnapshotEntry, SnapshotHeader, SnapshotValue, SnapshotWriter,
 };
@@ -25,7 +29,24 @@ fn aof_file() -> Bytes {
     out.freeze()
 }
 
+fn sealed_aof_file() -> Bytes {
+    let key = SealKey::new(&TEST_KEY_BYTES);
+    let mut sealer = AofSealer::new(key, TEST_FILE_SALT, *b"seedsalt");
+    let mut out = BytesMut::new();
+    sealer.seal_records(&aof_file(), &mut out, &mut || unreachable!("four records"));
+    out.freeze()
+}
+
 fn snapshot_file() -> Bytes {
+    snapshot_with(SnapshotWriter::new)
+}
+
+fn sealed_snapshot_file() -> Bytes {
+    let key = SealKey::new(&TEST_KEY_BYTES);
+    snapshot_with(|header| SnapshotWriter::sealed(header, &key, *b"seedsalt"))
+}
+
+fn snapshot_with(writer: impl FnOnce(SnapshotHeader) -> SnapshotWriter) -> Bytes {
     let values = [
         SnapshotValue::Str(bytes("v")),
         SnapshotValue::List(vec![bytes("a"), bytes("b")]),
@@ -38,7 +59,7 @@ fn snapshot_file() -> Bytes {
         created_unix_ms: 1_700_000_000_000,
         aof_epoch: 1,
     };
-    let mut writer = SnapshotWriter::new(header);
+    let mut writer = writer(header);
     let mut out = BytesMut::new();
     for (index, value) in values.into_iter().enumerate() {
         let entry = SnapshotEntry {
@@ -68,6 +89,18 @@ fn variants(data: &Bytes) -> Vec<(String, Vec<u8>)> {
     variants
 }
 
+/// `data` with one byte of the record or block at `start` changed and its CRC recomputed:
+/// a checksummed record that does not open.
+fn unopened(data: &Bytes, start: usize) -> Vec<u8> {
+    let length = u32::from_le_bytes(data[start..start + 4].try_into().unwrap()) as usize;
+    let stored = start + 8..start + 8 + length;
+    let mut changed = data.to_vec();
+    changed[stored.start + length / 2] ^= 0x10;
+    let crc = crc32c::crc32c(&changed[stored.clone()]);
+    changed[start + 4..stored.start].copy_from_slice(&crc.to_le_bytes());
+    changed
+}
+
 /// `inner` is the bytes inside the framing (a payload, or a block's entries), which the
 /// checks also wrap in valid framing, so the fuzzer starts from parseable contents too.
 fn write_seeds(target: &str, data: &Bytes, inner: &[u8]) {
@@ -92,6 +125,21 @@ fn write_seed_corpora() {
     let entries =
         &snapshot[ember_proto::snapshot::SNAPSHOT_HEADER_BYTES + 8 + 1..snapshot.len() - 29];
     write_seeds("snapshot_load", &snapshot, entries);
+    let sealed_aof = sealed_aof_file();
+    write_seeds("aof_replay_sealed", &sealed_aof, &aof[8..8 + payload_len]);
+    write_seed("aof_replay_sealed", "unopened", &unopened(&sealed_aof, 0));
+    let sealed_snapshot = sealed_snapshot_file();
+    write_seeds("snapshot_load_sealed", &sealed_snapshot, entries);
+    let first_block = SNAPSHOT_SEALED_HEADER_BYTES;
+    let changed = unopened(&sealed_snapshot, first_block);
+    write_seed("snapshot_load_sealed", "unopened", &changed);
+}
+
+fn write_seed(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    fs::write(dir.join(format!("seed-{name}")), bytes).expect("a writable seed");
 }
 
 #[test]
@@ -99,6 +147,17 @@ fn seed_files_are_valid_where_whole() {
     let aof = aof_file();
     assert_eq!(ember_proto::read_records(&aof).records.len(), 4);
     let (_, mut reader) = ember_proto::SnapshotReader::new(snapshot_file()).expect("valid");
+    let mut count = 0;
+    while reader.next().expect("valid").is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 5);
+    let opener = AofOpener::new(SealKey::new(&TEST_KEY_BYTES), TEST_FILE_SALT);
+    let scan = ember_proto::read_records_with(&sealed_aof_file(), 0, &opener);
+    assert_eq!(scan.records, ember_proto::read_records(&aof).records);
+    let key = SealKey::new(&TEST_KEY_BYTES);
+    let (_, mut reader) =
+        ember_proto::SnapshotReader::with_key(sealed_snapshot_file(), &key).expect("valid");
     let mut count = 0;
     while reader.next().expect("valid").is_some() {
         count += 1;

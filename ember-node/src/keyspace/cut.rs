@@ -11,7 +11,7 @@
 
 use ahash::RandomState;
 use bytes::Bytes;
-use ember_proto::snapshot::{SnapshotEntry, SnapshotHeader, SnapshotValue, SnapshotWriter};
+use ember_proto::snapshot::{SnapshotEntry, SnapshotValue, SnapshotWriter};
 
 use super::hash::{Conversion, Hash};
 use super::list::{End, List};
@@ -34,9 +34,9 @@ pub struct Cut {
 }
 
 impl Cut {
-    pub fn new(header: SnapshotHeader, settled: Vec<Table<()>>) -> Cut {
+    pub fn new(writer: SnapshotWriter, settled: Vec<Table<()>>) -> Cut {
         Cut {
-            writer: Some(SnapshotWriter::new(header)),
+            writer: Some(writer),
             db: 0,
             cursor: 0,
             settled,

@@ -591,9 +591,9 @@ impl Store {
         }
     }
 
-    /// Starts a snapshot of what the store holds now. Costs nothing up front: the keys are
-    /// written by `cut_step` and by writes that reach them first.
-    pub fn begin_cut(&mut self, header: ember_proto::snapshot::SnapshotHeader) {
+    /// Starts a snapshot of what the store holds now, written by `writer`. Costs nothing up
+    /// front: the keys are written by `cut_step` and by writes that reach them first.
+    pub fn begin_cut(&mut self, writer: ember_proto::snapshot::SnapshotWriter) {
         assert!(self.cut.is_none(), "one snapshot at a time");
         let settled = (0..DATABASES_MAX)
             .map(|_| Table::new(self.hasher.clone()))
@@ -601,7 +601,7 @@ impl Store {
         for database in &mut self.dbs {
             database.keys.hold_shrink(true);
         }
-        self.cut = Some(Box::new(cut::Cut::new(header, settled)));
+        self.cut = Some(Box::new(cut::Cut::new(writer, settled)));
     }
 
     /// Walks up to about `keys_max` more keys of the snapshot in progress (whole buckets)
@@ -876,7 +876,7 @@ mod tests {
             created_unix_ms: 0,
             aof_epoch: 0,
         };
-        store.begin_cut(header);
+        store.begin_cut(ember_proto::snapshot::SnapshotWriter::new(header));
         let mut bytes = Vec::new();
         let mut step = 0;
         loop {

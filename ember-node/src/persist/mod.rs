@@ -5,6 +5,7 @@
 //! - `writer`: each shard's AOF writer task, its fsync policy and group commit.
 //! - `save`: point-in-time snapshots of live shards (SAVE, BGSAVE, BGREWRITEAOF).
 //! - `recover`: loading a data directory at start-up.
+//! - `seal`: encryption at rest (`--encryption-key-file`, cargo feature `encryption`).
 //!
 //! Files, for shard `i`: `shard-i.snap` (the newest snapshot), `shard-i.aof` (the AOF being
 //! appended to), `shard-i.aof.E` (an older AOF of epoch `E`, kept until a snapshot covers
@@ -17,6 +18,7 @@ pub mod log;
 pub mod recover;
 pub mod reshard;
 pub mod save;
+pub mod seal;
 pub mod writer;
 
 use std::collections::VecDeque;
@@ -179,6 +181,8 @@ pub struct Persist {
     pub fsync: FsyncPolicy,
     /// Load an AOF up to its first corrupt record instead of refusing to start.
     pub load_corrupt: bool,
+    /// The key every file is sealed with, when encryption at rest is on.
+    pub key: Option<std::sync::Arc<seal::Key>>,
     pub shards: Vec<ShardLog>,
     /// Shards still loading their data; commands get -LOADING meanwhile.
     loading: AtomicUsize,
@@ -214,7 +218,11 @@ pub struct Persist {
 pub type SaveReply = oneshot::Sender<Result<(), String>>;
 
 impl Persist {
-    pub fn new(config: &ServerConfig, shard_count: usize) -> Result<Persist, String> {
+    pub fn new(
+        config: &ServerConfig,
+        shard_count: usize,
+        key: Option<std::sync::Arc<seal::Key>>,
+    ) -> Result<Persist, String> {
         let fsync = FsyncPolicy::parse(&config.appendfsync)?;
         parse_save(&config.save).map_err(|e| format!("--save: {e}"))?;
         let (save_requests, save_inboxes) = (0..shard_count)
@@ -233,6 +241,7 @@ impl Persist {
             appendonly: config.appendonly,
             fsync,
             load_corrupt: config.aof_load_corrupt,
+            key,
             shards: (0..shard_count).map(|_| ShardLog::new()).collect(),
             loading: AtomicUsize::new(0),
             saving: AtomicBool::new(false),
@@ -254,7 +263,7 @@ impl Persist {
 
     /// Persistence off and nothing to load, for in-process tests.
     pub fn disabled(shard_count: usize) -> Persist {
-        Persist::new(&ServerConfig::default(), shard_count).expect("defaults parse")
+        Persist::new(&ServerConfig::default(), shard_count, None).expect("defaults parse")
     }
 
     pub fn is_loading(&self) -> bool {
@@ -367,17 +376,23 @@ pub fn snapshot_temp_path(dir: &Path, shard: usize) -> PathBuf {
     dir.join(format!("shard-{shard}.snap.tmp"))
 }
 
-/// The header record of an AOF of `epoch` written by `shard`.
-pub fn aof_header(epoch: u64, shard: usize) -> BytesMut {
+/// The header record of an AOF of `epoch` written by `shard`, followed by `seal`'s
+/// arguments for a sealed file (see `seal`). It is never sealed itself.
+pub fn aof_header(epoch: u64, shard: usize, seal: &[&[u8]]) -> BytesMut {
+    assert!(
+        seal.is_empty() || seal.len() == 3,
+        "scheme, salt and key check"
+    );
     let mut out = BytesMut::new();
     let epoch = epoch.to_string();
     let shard = shard.to_string();
-    let argv: [&[u8]; 4] = [
+    let mut argv: Vec<&[u8]> = vec![
         AOF_HEADER,
         AOF_LAYOUT_VERSION,
         epoch.as_bytes(),
         shard.as_bytes(),
     ];
+    argv.extend_from_slice(seal);
     ember_proto::aof::encode_command(0, &argv, &mut out);
     out
 }

@@ -6,18 +6,23 @@
 //! records cut before its end. Damage with valid records after it is corruption: start-up
 //! stops with an error naming the file and byte offset, unless `--aof-load-corrupt yes`
 //! says to load the records before it and cut the rest.
+//!
+//! Each file's header says whether it is encrypted; `seal` checks that against the key
+//! (if any) before a byte after the header is read, and a sealed record that does not
+//! open is corruption like any other.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use ember_net::Env;
-use ember_proto::aof::{read_records, AofEnd, AofRecord, AOF_RECORD_HEADER_BYTES};
-use ember_proto::snapshot::{decode_entry_blob, SnapshotReader};
+use ember_proto::aof::{read_records, AofEnd, AofRecord, AofScan, AOF_RECORD_HEADER_BYTES};
+use ember_proto::snapshot::decode_entry_blob;
 use ember_proto::Protocol;
 
+use super::seal::AofSealFields;
 use super::writer::AofFile;
-use super::{aof_header, aof_path, save::rotated_epoch, snapshot_path, MANIFEST};
+use super::{aof_path, save::rotated_epoch, snapshot_path, MANIFEST};
 use crate::cmd::table::Handler;
 use crate::cmd::{Args, Ctx};
 use crate::keyspace::journal::{GROUP_CLOSE, GROUP_OPEN};
@@ -33,6 +38,8 @@ const ITEMS_PER_YIELD: usize = 1024;
 struct AofLog {
     path: PathBuf,
     epoch: u64,
+    /// The header's seal arguments, for an encrypted file.
+    seal: Option<AofSealFields>,
     records: Vec<AofRecord>,
     /// Where to cut the file: a torn tail, an unfinished group, or (when allowed) corruption.
     cut_to: Option<usize>,
@@ -92,7 +99,8 @@ pub(crate) async fn load(local: &ShardLocal, dir: &Path) -> Result<Option<Curren
             .map_err(|e| format!("reading {}: {e}", snapshot.display()))?;
         let invalid =
             |e: ember_proto::snapshot::SnapshotError| format!("{}: {e}", snapshot.display());
-        let (header, mut reader) = SnapshotReader::new(Bytes::from(data)).map_err(invalid)?;
+        let key = persist.key.as_ref();
+        let (header, mut reader) = super::seal::open_snapshot(&snapshot, Bytes::from(data), key)?;
         snapshot_epoch = header.aof_epoch;
         let mut loaded = 0usize;
         let mut done = false;
@@ -158,14 +166,14 @@ pub(crate) async fn load(local: &ShardLocal, dir: &Path) -> Result<Option<Curren
     let current = logs.iter().find(|log| log.path == current_path);
     let next_epoch = logs.iter().map(|log| log.epoch + 1).max().unwrap_or(1);
     Ok(Some(match current {
-        Some(log) => Current::Existing(log.epoch),
+        Some(log) => Current::Existing(log.epoch, log.seal.clone()),
         None => Current::Create(next_epoch.max(snapshot_epoch).max(1)),
     }))
 }
 
 pub(crate) enum Current {
-    /// `shard-i.aof` holds this epoch: append to it.
-    Existing(u64),
+    /// `shard-i.aof` holds this epoch (and these seal arguments): append to it.
+    Existing(u64, Option<AofSealFields>),
     /// Create `shard-i.aof` at this epoch.
     Create(u64),
 }
@@ -179,24 +187,35 @@ async fn open_current(
     let dir = &shared.persist.dir;
     let path = aof_path(dir, id);
     let what = |step: &str, e: std::io::Error| format!("{step} {}: {e}", path.display());
+    let key = shared.persist.key.as_ref();
     match current {
-        Current::Existing(epoch) => {
+        Current::Existing(epoch, seal) => {
             let file = env
                 .open_append(&path)
                 .await
                 .map_err(|e| what("opening", e))?;
-            Ok(AofFile { file, epoch })
+            let sealer = super::seal::existing_aof(env, key, seal.as_ref());
+            Ok(AofFile {
+                file,
+                epoch,
+                sealer,
+            })
         }
         Current::Create(epoch) => {
+            let (header, sealer) = super::seal::new_aof(env, key, epoch, id);
             let mut file = env
-                .write_new(&path, &aof_header(epoch, id))
+                .write_new(&path, &header)
                 .await
                 .map_err(|e| what("creating", e))?;
             file.fsync().await.map_err(|e| what("fsync of", e))?;
             env.sync_dir(dir)
                 .await
                 .map_err(|e| what("directory fsync after creating", e))?;
-            Ok(AofFile { file, epoch })
+            Ok(AofFile {
+                file,
+                epoch,
+                sealer,
+            })
         }
     }
 }
@@ -240,7 +259,7 @@ async fn read_logs(
 /// Parses one AOF. `None` for a file without a whole header record (created by a crash
 /// before its first fsync, so it holds nothing).
 fn read_log(shared: &Shared, path: PathBuf, data: Bytes) -> Result<Option<AofLog>, String> {
-    let scan = read_records(&data);
+    let (scan, sealed) = scan_log(shared, &path, &data)?;
     let mut cut_to = None;
     match scan.end {
         AofEnd::Clean => {}
@@ -260,17 +279,71 @@ fn read_log(shared: &Shared, path: PathBuf, data: Bytes) -> Result<Option<AofLog
         }
     }
     let mut records = scan.records;
-    let Some(header) = records.first() else {
-        return Ok(None);
+    // A plain scan holds the header record; a sealed one starts after it.
+    let (header, start) = match sealed {
+        Some(sealed) => sealed,
+        None => {
+            let Some(first) = records.first() else {
+                return Ok(None);
+            };
+            let header = parse_header(first).ok_or_else(|| {
+                format!(
+                    "{}: corrupt record at byte 0: not an ember AOF header",
+                    path.display()
+                )
+            })?;
+            let start = AOF_RECORD_HEADER_BYTES
+                + ember_proto::aof::record_payload_len(first).expect("read back");
+            records.remove(0);
+            (header, start)
+        }
     };
-    let epoch = parse_header(header).ok_or_else(|| {
-        format!(
-            "{}: corrupt record at byte 0: not an ember AOF header",
-            path.display()
-        )
-    })?;
-    // An unfinished group at the end was never acknowledged: drop it and cut it off.
-    let mut offset = 0usize;
+    let overhead = match header.seal {
+        Some(_) => super::seal::RECORD_OVERHEAD_BYTES,
+        None => 0,
+    };
+    if let Some(at) = unfinished_group(&path, &mut records, start, overhead) {
+        cut_to = Some(at);
+    }
+    Ok(Some(AofLog {
+        path,
+        epoch: header.epoch,
+        seal: header.seal,
+        records,
+        cut_to,
+    }))
+}
+
+/// Scans an AOF. A file whose header is whole and encrypted, or any file while a key is
+/// set, is scanned by `seal` from after its header, and its header comes back with where
+/// it ends. Any other file is scanned whole from byte 0, exactly as a plain file is.
+fn scan_log(
+    shared: &Shared,
+    path: &Path,
+    data: &Bytes,
+) -> Result<(AofScan, Option<(AofHeader, usize)>), String> {
+    let key = shared.persist.key.as_ref();
+    if let Ok(Some((record, start))) = ember_proto::aof::first_record(data) {
+        if let Some(header) = parse_header(&record) {
+            if header.seal.is_some() || key.is_some() {
+                let scan = super::seal::read_aof(path, data, start, header.seal.as_ref(), key)?;
+                return Ok((scan, Some((header, start))));
+            }
+        }
+    }
+    Ok((read_records(data), None))
+}
+
+/// Drops an unfinished group at the end (it was never acknowledged) and returns the
+/// offset to cut the file to. `start` is where `records` start in the file, and every
+/// record takes `overhead` bytes more on disk than its plain encoding.
+fn unfinished_group(
+    path: &Path,
+    records: &mut Vec<AofRecord>,
+    start: usize,
+    overhead: usize,
+) -> Option<usize> {
+    let mut offset = start;
     let mut open_group: Option<(usize, usize)> = None;
     for (index, record) in records.iter().enumerate() {
         if record.argv[0].as_ref() == GROUP_OPEN {
@@ -279,30 +352,39 @@ fn read_log(shared: &Shared, path: PathBuf, data: Bytes) -> Result<Option<AofLog
             open_group = None;
         }
         offset += AOF_RECORD_HEADER_BYTES
+            + overhead
             + ember_proto::aof::record_payload_len(record).expect("read back");
     }
-    if let Some((index, at)) = open_group {
-        tracing::warn!(file = %path.display(), offset = at, "unfinished group of AOF records dropped");
-        records.truncate(index);
-        cut_to = Some(at);
-    }
-    records.remove(0);
-    Ok(Some(AofLog {
-        path,
-        epoch,
-        records,
-        cut_to,
-    }))
+    let (index, at) = open_group?;
+    tracing::warn!(file = %path.display(), offset = at, "unfinished group of AOF records dropped");
+    records.truncate(index);
+    Some(at)
 }
 
-fn parse_header(record: &AofRecord) -> Option<u64> {
-    let [name, version, epoch, _shard] = &record.argv[..] else {
+/// What an AOF's header record says.
+struct AofHeader {
+    epoch: u64,
+    seal: Option<AofSealFields>,
+}
+
+fn parse_header(record: &AofRecord) -> Option<AofHeader> {
+    let [name, version, epoch, _shard, seal @ ..] = &record.argv[..] else {
         return None;
     };
     if name.as_ref() != super::AOF_HEADER || version.as_ref() != super::AOF_LAYOUT_VERSION {
         return None;
     }
-    std::str::from_utf8(epoch).ok()?.parse().ok()
+    let epoch = std::str::from_utf8(epoch).ok()?.parse().ok()?;
+    let seal = match seal {
+        [] => None,
+        [scheme, salt, check] => Some(AofSealFields {
+            scheme: scheme.clone(),
+            salt: salt.clone(),
+            check: check.clone(),
+        }),
+        _ => return None,
+    };
+    Some(AofHeader { epoch, seal })
 }
 
 /// Applies one record with expiry off. Ok(false) when the command answered with an error.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use ember_net::Env;
 use ember_proto::snapshot::SnapshotHeader;
 
-use super::{aof_header, snapshot_path, MANIFEST};
+use super::{snapshot_path, MANIFEST};
 use crate::keyspace::{Store, Ttl};
 use crate::server::Shared;
 use crate::shard::ShardLocal;
@@ -189,11 +189,13 @@ pub async fn reshard(env: &Env, shared: &Arc<Shared>, old: usize) -> Result<(), 
     let epoch = if shared.persist.appendonly { 1 } else { 0 };
     for store in &mut stores {
         let id = store.id;
-        store.begin_cut(SnapshotHeader {
+        let header = SnapshotHeader {
             shard: id as u16,
             created_unix_ms: env.unix_ms(),
             aof_epoch: epoch,
-        });
+        };
+        let key = shared.persist.key.as_ref();
+        store.begin_cut(super::seal::snapshot_writer(env, key, header));
         let mut bytes = Vec::new();
         loop {
             let (chunks, done) = store.cut_step(usize::MAX);
@@ -207,7 +209,9 @@ pub async fn reshard(env: &Env, shared: &Arc<Shared>, old: usize) -> Result<(), 
         write_durably(env, &snap, &bytes).await?;
         if shared.persist.appendonly {
             let aof = staged(&super::aof_path(&dir, id));
-            write_durably(env, &aof, &aof_header(epoch, id)).await?;
+            // The staged file holds its header alone: its sealer is made again on opening.
+            let (header, _) = super::seal::new_aof(env, key, epoch, id);
+            write_durably(env, &aof, &header).await?;
         }
     }
     env.sync_dir(&dir)

@@ -36,11 +36,13 @@ pub async fn save_shard(local: &ShardLocal) -> Result<(), String> {
     };
     let rotated = {
         let mut store = local.acquire().await;
-        store.begin_cut(SnapshotHeader {
+        let header = SnapshotHeader {
             shard: id as u16,
             created_unix_ms: env.unix_ms(),
             aof_epoch: epoch,
-        });
+        };
+        let writer = super::seal::snapshot_writer(env, persist.key.as_ref(), header);
+        store.begin_cut(writer);
         // Records of commands before the cut go to the old file, later ones to the new.
         super::log::hand_over(shared, &mut store);
         let rotated = persist.appendonly.then(|| persist.shards[id].rotate(epoch));

@@ -4,6 +4,9 @@
 //! Group commit falls out of the queue: while one fsync runs, commands keep queueing, and
 //! the next pass writes and fsyncs all of them at once. A failed write or fsync stops the
 //! node: the file's state is unknown, so nothing after it may be acknowledged.
+//!
+//! With encryption at rest, records are sealed here, just before they reach the file: the
+//! writer owns the file, so it alone knows which nonces that file has used (`seal`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,7 +14,8 @@ use std::time::Duration;
 
 use ember_net::{Env, File};
 
-use super::{aof_header, aof_path, rotated_aof_path, FsyncPolicy, Segment};
+use super::seal::RecordSealer;
+use super::{aof_path, rotated_aof_path, FsyncPolicy, Segment};
 use crate::server::Shared;
 
 /// How often `everysec` fsyncs.
@@ -20,6 +24,8 @@ const EVERYSEC: Duration = Duration::from_secs(1);
 pub struct AofFile {
     pub file: File,
     pub epoch: u64,
+    /// Seals records before they are appended, when encryption at rest is on.
+    pub sealer: Option<RecordSealer>,
 }
 
 pub async fn run(env: Env, shared: Arc<Shared>, shard: usize, mut aof: AofFile) {
@@ -53,6 +59,10 @@ pub async fn run(env: Env, shared: Arc<Shared>, shard: usize, mut aof: AofFile) 
         for segment in segments {
             let result = match segment {
                 Segment::Records(bytes, position) => {
+                    let bytes = match aof.sealer.as_mut() {
+                        Some(sealer) => sealer.seal(&env, &bytes),
+                        None => bytes,
+                    };
                     // `always`: the write and its fsync are one trip to the disk.
                     let sync = persist.fsync == FsyncPolicy::Always;
                     let appended = aof.file.append_sync(bytes.freeze(), sync).await;
@@ -133,14 +143,20 @@ async fn rotate(
     env.rename(&current, &old)
         .await
         .map_err(|e| what("rename", e))?;
+    let key = shared.persist.key.as_ref();
+    let (header, sealer) = super::seal::new_aof(env, key, epoch, shard);
     let mut file = env
-        .write_new(&current, &aof_header(epoch, shard))
+        .write_new(&current, &header)
         .await
         .map_err(|e| what("create", e))?;
     file.fsync().await.map_err(|e| what("fsync", e))?;
     env.sync_dir(dir)
         .await
         .map_err(|e| what("directory fsync", e))?;
-    *aof = AofFile { file, epoch };
+    *aof = AofFile {
+        file,
+        epoch,
+        sealer,
+    };
     Ok(())
 }

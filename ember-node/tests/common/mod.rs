@@ -190,6 +190,51 @@ pub fn resp(words: &[&str]) -> Vec<u8> {
     out
 }
 
+/// Starts a server on `dir` and waits until it has loaded its data (commands get -LOADING
+/// until then, and INFO says loading:1).
+pub fn start_in(dir: &TempDir, extra: &[&str]) -> Server {
+    let mut args = vec!["--data-dir", dir.path()];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
+    let mut c = server.client();
+    for _ in 0..500 {
+        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
+        if info.contains("\r\nloading:0") {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("still loading after 5 s");
+}
+
+/// Runs the server on `dir` expecting it to refuse to start: its exit code and stderr. A
+/// server still running after 20 s is killed and fails the test.
+pub fn start_refused(dir: &TempDir, extra: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(["--port", "0", "--data-dir", dir.path()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ember-server runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ember-server {extra:?} did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().expect("piped stderr");
+    pipe.read_to_string(&mut stderr).expect("reads stderr");
+    (status.code(), stderr)
+}
+
 pub fn cmd(name: &str) -> redis::Cmd {
     redis::cmd(name)
 }
