@@ -188,11 +188,14 @@ fn set(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     } else {
         None
     };
-    let exists = store.exists(db, &key, now);
     let allowed = match options.condition {
-        Condition::Always => true,
-        Condition::IfMissing => !exists,
-        Condition::IfExists => exists,
+        // A plain SET replaces whatever is there: one lookup, in `insert`.
+        Condition::Always => {
+            store.expire_if_due(db, &key, now);
+            true
+        }
+        Condition::IfMissing => !store.exists(db, &key, now),
+        Condition::IfExists => store.exists(db, &key, now),
     };
     if allowed {
         store.insert(db, &key, Value::string(&value), ttl, now);

@@ -149,7 +149,7 @@ impl Store {
 
     /// Deletes the key if its TTL has passed; true when it did. Redis counts a key as expired
     /// only once `now` is strictly past its expiry time.
-    fn expire_if_due(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
+    pub fn expire_if_due(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
         let due = match self.db(db).expires.get(key) {
             Some(&at) => now_ms > at,
             None => false,
