@@ -308,6 +308,11 @@ async fn handle(local: &Rc<ShardLocal>, message: ShardMsg) {
 async fn start(local: Rc<ShardLocal>) {
     let env = local.env.clone();
     let persist = &local.shared.persist;
+    if let Err(reason) = reshard_first(&local).await {
+        persist.writer_done();
+        persist.fail(reason);
+        return;
+    }
     match crate::persist::recover::start_shard(&local).await {
         Ok(Some(aof)) => {
             let writer =
@@ -335,6 +340,28 @@ async fn start(local: Rc<ShardLocal>) {
         });
     }
     expire_loop(local).await;
+}
+
+/// When the data directory was written with another shard count, shard 0 moves every key
+/// to its new shard; the others wait for it.
+async fn reshard_first(local: &ShardLocal) -> Result<(), String> {
+    let persist = &local.shared.persist;
+    if local.id == 0 {
+        let old = persist.reshard_from.lock().expect("reshard lock").take();
+        if let Some(old) = old {
+            crate::persist::reshard::reshard(&local.env, &local.shared, old).await?;
+        }
+        persist.reshard_done.send_replace(true);
+        return Ok(());
+    }
+    let mut done = persist.reshard_done.subscribe();
+    let _ = done.wait_for(|done| *done || persist.is_stopping()).await;
+    if persist.is_stopping() {
+        return Err(persist
+            .failure()
+            .unwrap_or_else(|| "stopped while resharding".into()));
+    }
+    Ok(())
 }
 
 /// Active expiry: every 1/hz seconds, sample keys with a TTL and delete the dead ones, within

@@ -206,6 +206,10 @@ pub struct Persist {
     stopping: AtomicBool,
     /// Exit status once stopping: 0 for SHUTDOWN or a signal, 1 after a failure.
     pub shutdown_requested: AtomicBool,
+    /// The shard count of a data directory to reshard before loading (shard 0 does it), and
+    /// whether that is done (every shard waits for it).
+    pub reshard_from: Mutex<Option<usize>>,
+    pub reshard_done: watch::Sender<bool>,
     /// AOF writers running, and news of one ending.
     pub writers: AtomicUsize,
     pub writer_exited: Notify,
@@ -232,6 +236,8 @@ impl Persist {
             })
             .unzip();
         Ok(Persist {
+            reshard_from: Mutex::new(None),
+            reshard_done: watch::Sender::new(false),
             // Counted from the start, so a stop before a writer runs still waits for it.
             writers: AtomicUsize::new(if config.appendonly { shard_count } else { 0 }),
             writer_exited: Notify::new(),
