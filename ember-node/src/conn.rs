@@ -38,8 +38,8 @@ struct Batch {
 }
 
 enum Slot {
-    /// Ran here already: the outcome, its duration, its arguments.
-    Ready(Outcome, u64, Vec<Bytes>),
+    /// Ran here already.
+    Ready(crate::shard::Done),
     /// For this shard, whose store was lent out: runs when the batch finishes.
     Local(DataRequest),
     /// The next request sent to this shard (replies come back in the order sent).
@@ -341,13 +341,9 @@ impl Connection {
             batch.slots.push(Slot::Local(request));
             return None;
         };
-        let started = self.local.env.now();
-        let outcome = request.run(shared, &mut [&mut *store], now_ms);
+        let done = request.run_timed(&self.local.env, shared, &mut store, now_ms);
         self.local.put_back(store);
-        let duration_us = self.local.env.now().duration_since(started).as_micros() as u64;
-        batch
-            .slots
-            .push(Slot::Ready(outcome, duration_us, request.argv));
+        batch.slots.push(Slot::Ready(done));
         None
     }
 
@@ -372,26 +368,28 @@ impl Connection {
             results.push((shard, done.into_iter()));
         }
         for slot in std::mem::take(&mut batch.slots) {
-            let (outcome, duration_us, argv) = match slot {
-                Slot::Ready(outcome, duration_us, argv) => (outcome, duration_us, argv),
+            let done = match slot {
+                Slot::Ready(done) => done,
                 Slot::Local(request) => {
                     let mut store = local.acquire().await;
-                    let started = local.env.now();
                     let now_ms = local.env.unix_ms();
-                    let outcome = request.run(&local.shared, &mut [&mut *store], now_ms);
+                    let done = request.run_timed(&local.env, &local.shared, &mut store, now_ms);
                     local.put_back(store);
-                    let duration_us = local.env.now().duration_since(started).as_micros() as u64;
-                    (outcome, duration_us, request.argv)
+                    done
                 }
                 Slot::Remote(shard) => {
                     let (_, done) = results
                         .iter_mut()
                         .find(|(s, _)| *s == shard)
                         .expect("every shard with requests answered");
-                    let done = done.next().expect("one outcome per request");
-                    (done.outcome, done.duration_us, done.argv)
+                    done.next().expect("one outcome per request")
                 }
             };
+            let crate::shard::Done {
+                outcome,
+                duration_us,
+                argv,
+            } = done;
             let Outcome::Reply(frame) = outcome else {
                 unreachable!("blocking commands are never batched");
             };

@@ -79,6 +79,20 @@ impl DataRequest {
     }
 }
 
+impl DataRequest {
+    /// Runs on one store at `now_ms` and measures how long it took, for the slow log.
+    pub fn run_timed(self, env: &Env, shared: &Shared, store: &mut Store, now_ms: u64) -> Done {
+        let started = env.now();
+        let outcome = self.run(shared, &mut [store], now_ms);
+        let duration_us = env.now().duration_since(started).as_micros() as u64;
+        Done {
+            outcome,
+            duration_us,
+            argv: self.argv,
+        }
+    }
+}
+
 /// A data command sent to the shard that owns its keys.
 pub struct Job {
     pub request: DataRequest,
@@ -281,15 +295,8 @@ async fn handle(local: &Rc<ShardLocal>, message: ShardMsg) {
             let mut store = local.acquire().await;
             let mut done = Vec::with_capacity(batch.requests.len());
             for request in batch.requests {
-                let started = local.env.now();
                 let now_ms = local.env.unix_ms();
-                let outcome = request.run(&local.shared, &mut [&mut *store], now_ms);
-                let duration_us = local.env.now().duration_since(started).as_micros() as u64;
-                done.push(Done {
-                    outcome,
-                    duration_us,
-                    argv: request.argv,
-                });
+                done.push(request.run_timed(&local.env, &local.shared, &mut store, now_ms));
             }
             local.put_back(store);
             let _ = batch.reply.send(done);

@@ -460,16 +460,17 @@ async fn read_manifest_state(
 /// shard count in it when nothing is recorded yet.
 pub async fn prepare_dir(env: &Env, shared: &std::sync::Arc<Shared>) -> Result<(), String> {
     let dir = &shared.persist.dir;
-    if let Some(manifest) = read_manifest_state(env, dir).await? {
+    let manifest = read_manifest_state(env, dir).await?;
+    if let Some(manifest) = manifest {
         super::reshard::finish_switch(env, dir, manifest).await?;
-        let files = has_shard_files(env, dir).await;
-        if manifest.shards != shared.shard_count && files != Some(false) {
-            // Shard 0 moves the keys once the shards run, behind -LOADING.
-            *shared.persist.reshard_from.lock().expect("reshard lock") = Some(manifest.shards);
-        }
     }
     // A listing that fails may hide files: load as if there were some.
-    if has_shard_files(env, dir).await != Some(false) {
+    let files = has_shard_files(env, dir).await != Some(false);
+    if let Some(manifest) = manifest.filter(|m| files && m.shards != shared.shard_count) {
+        // Shard 0 moves the keys once the shards run, behind -LOADING.
+        *shared.persist.reshard_from.lock().expect("reshard lock") = Some(manifest.shards);
+    }
+    if files {
         shared.persist.set_loading(shared.shard_count);
     }
     if !shared.persist.appendonly {
@@ -478,7 +479,7 @@ pub async fn prepare_dir(env: &Env, shared: &std::sync::Arc<Shared>) -> Result<(
     env.create_dir_all(dir)
         .await
         .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    if read_manifest(env, dir).await?.is_none() {
+    if manifest.is_none() {
         write_manifest(env, shared).await?;
     }
     Ok(())
