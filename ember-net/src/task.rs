@@ -18,6 +18,27 @@ use crate::env::{Backend, Env};
 /// that runs it, so it may hold `!Send` state.
 pub type ShardFactory = Arc<dyn Fn(usize, Env) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>;
 
+/// The process's freeing thread, started on first use.
+fn freer() -> &'static std::sync::mpsc::Sender<Box<dyn Send>> {
+    static FREER: std::sync::OnceLock<std::sync::mpsc::Sender<Box<dyn Send>>> =
+        std::sync::OnceLock::new();
+    FREER.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel::<Box<dyn Send>>();
+        let spawned = std::thread::Builder::new()
+            .name("ember-free".into())
+            .spawn(move || {
+                for garbage in receiver {
+                    drop(garbage);
+                }
+            });
+        if let Err(error) = spawned {
+            // Without the thread, sends fail and callers drop in place.
+            eprintln!("ember: cannot start the freeing thread ({error}); freeing in place");
+        }
+        sender
+    })
+}
+
 /// Handles to running shards; [`Shards::join`] waits for all of them.
 pub struct Shards {
     handles: ShardHandles,
@@ -43,6 +64,21 @@ impl Env {
     /// Outside a `LocalSet`, as `tokio::task::spawn_local` does.
     pub fn spawn<F: Future<Output = ()> + 'static>(&self, future: F) -> JoinHandle<()> {
         tokio::task::spawn_local(future)
+    }
+
+    /// Drops `garbage` away from the calling thread: on a background thread in production
+    /// (so freeing a huge value never stalls a shard), at once in simulation (where the
+    /// time it takes is not simulated anyway).
+    pub fn drop_later(&self, garbage: Box<dyn Send>) {
+        match &self.inner.backend {
+            Backend::Tokio => match freer().send(garbage) {
+                Ok(()) => {}
+                // The freeing thread is gone (it never exits by itself): drop here.
+                Err(std::sync::mpsc::SendError(garbage)) => drop(garbage),
+            },
+            #[cfg(feature = "sim")]
+            Backend::Sim(_) => drop(garbage),
+        }
     }
 
     /// Starts `count` shards, each running `factory(id, env)`.

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use crate::keyspace::evict::{self, Policy};
 use crate::keyspace::EncodingLimits;
 use crate::limits::{CLIENTS_MAX, DATABASES_MAX, STRING_LEN_MAX_BYTES};
 
@@ -72,6 +73,36 @@ pub struct ServerConfig {
     /// the cargo feature `encryption`.
     #[arg(long)]
     pub encryption_key_file: Option<String>,
+    /// Memory limit for keys and values (suffixes k, kb, m, mb, g, gb; 0: none). Each shard
+    /// gets an equal share and evicts by `--maxmemory-policy` when over it.
+    #[arg(long, alias = "max-memory", default_value = "0", value_parser = parse_memory)]
+    pub maxmemory: usize,
+    /// What to do at the memory limit: noeviction (refuse writes with -OOM), allkeys-lru,
+    /// volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, volatile-random, volatile-ttl.
+    #[arg(long, alias = "eviction-policy", default_value = "noeviction", value_parser = parse_policy)]
+    pub maxmemory_policy: Policy,
+    /// Keys sampled per eviction (1 to 64): more is closer to true LRU/LFU and slower.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub maxmemory_samples: u32,
+    /// LFU counter growth: hits needed to saturate grow with this factor.
+    #[arg(long, default_value_t = 10)]
+    pub lfu_log_factor: u32,
+    /// Minutes after which an idle key's LFU counter is decremented (0: never).
+    #[arg(long, default_value_t = 1)]
+    pub lfu_decay_time: u32,
+}
+
+fn parse_policy(text: &str) -> Result<Policy, String> {
+    Policy::parse(text).ok_or_else(|| POLICY_CHOICES.to_string())
+}
+
+const POLICY_CHOICES: &str = "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction";
+
+fn policy_index(policy: Policy) -> u32 {
+    Policy::ALL
+        .iter()
+        .position(|&p| p == policy)
+        .expect("every policy is listed") as u32
 }
 
 /// yes/no as Redis's configuration writes booleans.
@@ -102,6 +133,11 @@ impl Default for ServerConfig {
             save: String::new(),
             aof_load_corrupt: false,
             encryption_key_file: None,
+            maxmemory: 0,
+            maxmemory_policy: Policy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
         }
     }
 }
@@ -144,6 +180,11 @@ enum Setting {
     SlowlogSlowerThan(i64),
     SlowlogMaxLen(usize),
     Save(Vec<(u64, u64)>),
+    MaxMemory(usize),
+    MaxMemoryPolicy(Policy),
+    MaxMemorySamples(u32),
+    LfuLogFactor(u32),
+    LfuDecayTime(u32),
 }
 
 /// The collection encoding thresholds: (name, Redis's older alias, index into `encoding`).
@@ -180,6 +221,12 @@ pub struct RuntimeConfig {
     appendfsync: String,
     dir: String,
     save: Mutex<Vec<(u64, u64)>>,
+    maxmemory: AtomicUsize,
+    /// An index into `Policy::ALL`.
+    maxmemory_policy: AtomicU32,
+    maxmemory_samples: AtomicU32,
+    lfu_log_factor: AtomicU32,
+    lfu_decay_time: AtomicU32,
 }
 
 const PARAMETERS: &[&str] = &[
@@ -193,9 +240,14 @@ const PARAMETERS: &[&str] = &[
     "hash-max-ziplist-entries",
     "hash-max-ziplist-value",
     "hz",
+    "lfu-decay-time",
+    "lfu-log-factor",
     "list-max-listpack-size",
     "list-max-ziplist-size",
     "maxclients",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
     "port",
     "proto-max-bulk-len",
     "requirepass",
@@ -240,6 +292,30 @@ impl RuntimeConfig {
             appendfsync: config.appendfsync.to_ascii_lowercase(),
             dir: config.data_dir.clone(),
             save: Mutex::new(crate::persist::parse_save(&config.save).unwrap_or_default()),
+            maxmemory: AtomicUsize::new(config.maxmemory),
+            maxmemory_policy: AtomicU32::new(policy_index(config.maxmemory_policy)),
+            maxmemory_samples: AtomicU32::new(config.maxmemory_samples.clamp(1, 64)),
+            lfu_log_factor: AtomicU32::new(config.lfu_log_factor),
+            lfu_decay_time: AtomicU32::new(config.lfu_decay_time),
+        }
+    }
+
+    pub fn maxmemory(&self) -> usize {
+        self.maxmemory.load(Ordering::Relaxed)
+    }
+
+    pub fn maxmemory_policy(&self) -> Policy {
+        Policy::ALL[self.maxmemory_policy.load(Ordering::Relaxed) as usize]
+    }
+
+    /// One shard's eviction settings: an equal share of maxmemory.
+    pub fn eviction(&self, shard_count: usize) -> evict::Settings {
+        evict::Settings {
+            policy: self.maxmemory_policy(),
+            budget_bytes: self.maxmemory().div_ceil(shard_count.max(1)),
+            samples: self.maxmemory_samples.load(Ordering::Relaxed) as usize,
+            lfu_log_factor: self.lfu_log_factor.load(Ordering::Relaxed),
+            lfu_decay_minutes: self.lfu_decay_time.load(Ordering::Relaxed),
         }
     }
 
@@ -314,6 +390,11 @@ impl RuntimeConfig {
             "timeout" => self.timeout_s().to_string(),
             "slowlog-log-slower-than" => self.slowlog_slower_than_us().to_string(),
             "slowlog-max-len" => self.slowlog_max_len().to_string(),
+            "maxmemory" => self.maxmemory().to_string(),
+            "maxmemory-policy" => self.maxmemory_policy().name().to_string(),
+            "maxmemory-samples" => self.maxmemory_samples.load(Ordering::Relaxed).to_string(),
+            "lfu-log-factor" => self.lfu_log_factor.load(Ordering::Relaxed).to_string(),
+            "lfu-decay-time" => self.lfu_decay_time.load(Ordering::Relaxed).to_string(),
             other => match encoding_index(other) {
                 Some(index) => self.encoding[index].load(Ordering::Relaxed).to_string(),
                 None => unreachable!("only listed parameters are read"),
@@ -366,6 +447,13 @@ impl RuntimeConfig {
             }
             Setting::SlowlogMaxLen(len) => self.slowlog_max_len.store(len, Ordering::Relaxed),
             Setting::Save(points) => *self.save.lock().expect("config lock") = points,
+            Setting::MaxMemory(bytes) => self.maxmemory.store(bytes, Ordering::Relaxed),
+            Setting::MaxMemoryPolicy(policy) => self
+                .maxmemory_policy
+                .store(policy_index(policy), Ordering::Relaxed),
+            Setting::MaxMemorySamples(n) => self.maxmemory_samples.store(n, Ordering::Relaxed),
+            Setting::LfuLogFactor(n) => self.lfu_log_factor.store(n, Ordering::Relaxed),
+            Setting::LfuDecayTime(n) => self.lfu_decay_time.store(n, Ordering::Relaxed),
         }
     }
 }
@@ -427,6 +515,22 @@ fn parse_setting(name: &str, value: &[u8]) -> Result<Setting, String> {
             Setting::SlowlogMaxLen(in_range(parse_integer(value)?, 0, i64::MAX)? as usize)
         }
         "save" => Setting::Save(crate::persist::parse_save(&String::from_utf8_lossy(value))?),
+        "maxmemory" => Setting::MaxMemory(
+            parse_memory(&String::from_utf8_lossy(value))
+                .map_err(|_| "argument must be a memory value".to_string())?,
+        ),
+        "maxmemory-policy" => {
+            Setting::MaxMemoryPolicy(parse_policy(&String::from_utf8_lossy(value))?)
+        }
+        "maxmemory-samples" => {
+            Setting::MaxMemorySamples(in_range(parse_integer(value)?, 1, 64)? as u32)
+        }
+        "lfu-log-factor" => {
+            Setting::LfuLogFactor(in_range(parse_integer(value)?, 0, i32::MAX as i64)? as u32)
+        }
+        "lfu-decay-time" => {
+            Setting::LfuDecayTime(in_range(parse_integer(value)?, 0, i32::MAX as i64)? as u32)
+        }
         "list-max-listpack-size" | "list-max-ziplist-size" => {
             let size = in_range(parse_integer(value)?, i32::MIN as i64, i32::MAX as i64)?;
             Setting::Encoding(7, size)
@@ -482,7 +586,7 @@ mod tests {
             config.matching(b"port"),
             vec![("port".to_string(), "7000".to_string())]
         );
-        assert_eq!(config.matching(b"*max*").len(), 2 + 13 + 1);
+        assert_eq!(config.matching(b"*max*").len(), 2 + 13 + 1 + 3);
         config
             .set_many(&[("hash-max-ziplist-entries".to_string(), Bytes::from("7"))])
             .unwrap();

@@ -329,6 +329,7 @@ impl Connection {
             protocol: session.protocol,
             watch: None,
             waiter: None,
+            denyoom: spec.has(flag::DENYOOM),
         };
         if shard != self.local.id {
             let requests = batch.remote.entry(shard).or_default();
@@ -522,6 +523,7 @@ impl Connection {
                     protocol,
                     watch,
                     waiter: None,
+                    denyoom: spec.has(flag::DENYOOM),
                 };
                 let (outcome, argv) = self.execute_data(spec, request, now_ms).await;
                 let Outcome::Reply(frame) = outcome else {
@@ -772,6 +774,7 @@ impl Connection {
                     protocol,
                     watch: None,
                     waiter: None,
+                    denyoom: queued.spec.has(flag::DENYOOM),
                 };
                 // Without a waiter a blocking command answers at once, so nothing blocks here.
                 match request.run(&self.local.shared, stores, now_ms) {
@@ -814,6 +817,7 @@ impl Connection {
                 protocol,
                 watch: None,
                 waiter: waiter_ref,
+                denyoom: spec.has(flag::DENYOOM),
             };
             // Each attempt runs at its own time: a retry follows a wait.
             let now_ms = self.local.env.unix_ms();

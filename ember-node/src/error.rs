@@ -35,6 +35,8 @@ pub enum CmdError {
     InvalidCursor,
     NoProto,
     NoAuth,
+    /// Over maxmemory with nothing to evict, for a command that may add memory.
+    OutOfMemory,
     WrongPass,
     /// Any other `ERR ...` text, without the prefix.
     Err(String),
@@ -78,6 +80,9 @@ impl CmdError {
             CmdError::InvalidCursor => "ERR invalid cursor".into(),
             CmdError::NoProto => "NOPROTO unsupported protocol version".into(),
             CmdError::NoAuth => "NOAUTH Authentication required.".into(),
+            CmdError::OutOfMemory => {
+                "OOM command not allowed when used memory > 'maxmemory'.".into()
+            }
             CmdError::WrongPass => {
                 "WRONGPASS invalid username-password pair or user is disabled.".into()
             }

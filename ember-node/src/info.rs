@@ -69,13 +69,25 @@ fn human(bytes: usize) -> String {
     format!("{value:.2}{}", units[unit])
 }
 
+/// used_memory is what the allocator handed out (the shards' own accounting where the
+/// counting allocator is not installed, as in the simulator); used_memory_dataset is what
+/// the shards account to keys, values and their tables, which eviction compares with
+/// maxmemory.
 fn memory(ctx: &mut Ctx, out: &mut String) {
-    let used: usize = ctx.stores().map(|s| s.used_bytes()).sum();
+    let dataset: usize = ctx.stores().map(|s| s.memory_bytes()).sum();
+    let (used, allocator) = match crate::alloc::allocated_bytes() {
+        Some(bytes) => (bytes, "mimalloc"),
+        None => (dataset, "libc"),
+    };
+    let config = &ctx.shared.config;
+    let maxmemory = config.maxmemory();
     let _ = write!(
         out,
-        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_dataset:{used}\r\n\
-         maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\n",
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_dataset:{dataset}\r\n\
+         maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:{allocator}\r\n",
         human(used),
+        human(maxmemory),
+        config.maxmemory_policy().name(),
     );
 }
 
@@ -123,16 +135,17 @@ fn persistence(ctx: &mut Ctx, out: &mut String) {
 
 fn stats(ctx: &mut Ctx, out: &mut String) {
     let stats = &ctx.shared.stats;
-    let (mut hits, mut misses, mut expired) = (0, 0, 0);
+    let (mut hits, mut misses, mut expired, mut evicted) = (0, 0, 0, 0);
     for store in ctx.stores() {
         hits += store.stats.keyspace_hits;
         misses += store.stats.keyspace_misses;
         expired += store.stats.expired_keys;
+        evicted += store.stats.evicted_keys;
     }
     let _ = write!(
         out,
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\n\
-         total_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nevicted_keys:0\r\n\
+         total_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nevicted_keys:{evicted}\r\n\
          keyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n",
         stats.connections_received.load(std::sync::atomic::Ordering::Relaxed),
         stats.total(|s| &s.commands),

@@ -9,6 +9,7 @@
 //! - `config`, `clients`, `info`: CONFIG, CLIENT and INFO's state; `pubsub`: the channel registry.
 //! - `slot`, `limits`, `error`: hash slots, named bounds, the error type.
 
+pub mod alloc;
 pub mod clients;
 pub mod cmd;
 pub mod config;

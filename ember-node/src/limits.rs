@@ -46,6 +46,10 @@ pub const PIPELINE_BATCH_MAX: usize = 1024;
 /// client-output-buffer-limit for pubsub clients: 32 MB).
 pub const PUBSUB_QUEUE_MAX_BYTES: usize = 32 * 1024 * 1024;
 
+/// A value with more elements than this (or a database with more keys) is freed off the
+/// hot path when deleted (Redis's LAZYFREE_THRESHOLD).
+pub const LAZY_FREE_ELEMENTS_MIN: usize = 64;
+
 /// Bytes of replies a connection buffers before flushing mid-batch.
 pub const REPLY_BUFFER_FLUSH_BYTES: usize = 64 * 1024;
 

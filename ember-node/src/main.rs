@@ -3,7 +3,11 @@
 use clap::Parser;
 use ember_node::ServerConfig;
 
+#[global_allocator]
+static ALLOCATOR: ember_node::alloc::Counting = ember_node::alloc::Counting;
+
 fn main() {
+    ember_node::alloc::mark_installed();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

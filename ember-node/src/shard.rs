@@ -46,6 +46,9 @@ pub struct DataRequest {
     pub watch: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// The connection's waiter, passed only with blocking commands outside MULTI.
     pub waiter: Option<Arc<crate::keyspace::blocking::Waiter>>,
+    /// The command may add memory (Redis's `denyoom`): refused while over maxmemory with
+    /// nothing left to evict.
+    pub denyoom: bool,
 }
 
 /// What running a data command gives: a reply, or the news that it blocks.
@@ -59,8 +62,20 @@ impl DataRequest {
     /// Runs the handler over `stores` and turns its error into an error reply.
     pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Outcome {
         let tracking = stores.len() > 1;
+        let eviction = shared.config.eviction(shared.shard_count);
+        let mut out_of_memory = false;
         for store in stores.iter_mut() {
             store.journal.set_tracking(tracking);
+            // As Redis does before every command: evict down to the limit first.
+            store.set_eviction(eviction);
+            if eviction.budget_bytes > 0 {
+                out_of_memory |= store.evict(now_ms).is_err();
+                // Evictions are logged as DELs of their own, ahead of the command.
+                crate::persist::log::hand_over(shared, store);
+            }
+        }
+        if out_of_memory && self.denyoom {
+            return Outcome::Reply(CmdError::OutOfMemory.to_frame());
         }
         let (result, propagate) = {
             let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
@@ -256,6 +271,8 @@ pub async fn run(
         env.rng(&format!("store-{id}")),
     );
     store.journal.set_on(shared.persist.appendonly);
+    let freeing = env.clone();
+    store.set_dropper(Box::new(move |values| freeing.drop_later(Box::new(values))));
     let local = Rc::new(ShardLocal::new(
         id,
         env.clone(),

@@ -660,11 +660,9 @@ fn read_string(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<Bytes>, CmdError> {
-    match store.get(db, key, now_ms) {
-        None => Ok(None),
-        Some(Value::Str(bytes) | Value::Text(bytes, _)) => Ok(Some(bytes.clone())),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    store
+        .get_string(db, key, now_ms)
+        .map_err(|_| CmdError::WrongType)
 }
 
 /// The string at `key` ahead of a write: no hit or miss is counted, and WATCH is not
@@ -677,8 +675,10 @@ fn peek_string(
 ) -> Result<Option<Bytes>, CmdError> {
     match store.peek(db, key, now_ms) {
         None => Ok(None),
-        Some(Value::Str(bytes) | Value::Text(bytes, _)) => Ok(Some(bytes.clone())),
-        Some(_) => Err(CmdError::WrongType),
+        Some(stored) => match stored.as_bytes() {
+            Some(bytes) => Ok(Some(Bytes::copy_from_slice(bytes))),
+            None => Err(CmdError::WrongType),
+        },
     }
 }
 

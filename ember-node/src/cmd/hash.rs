@@ -16,7 +16,7 @@ use super::string::format_float;
 use super::table::{flag::*, CommandSpec, ONE_KEY};
 use super::{bulk, int, int_len, ok, Args, CmdError, Ctx};
 use crate::keyspace::hash::{Conversion, Hash, Pair};
-use crate::keyspace::{Store, Ttl, Value};
+use crate::keyspace::{Store, Stored, Ttl, Value};
 
 /// Most results one HRANDFIELD with a negative count may build. Redis accepts any count and
 /// would queue it all in memory; ember refuses past this bound rather than exhaust the node.
@@ -55,7 +55,7 @@ fn read_hash<'a>(
 ) -> Result<Option<&'a Hash>, CmdError> {
     match store.get(db, key, now_ms) {
         None => Ok(None),
-        Some(Value::Hash(hash)) => Ok(Some(hash)),
+        Some(Stored::Boxed(Value::Hash(hash))) => Ok(Some(hash)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -379,7 +379,7 @@ fn hrandfield(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     if read_hash(store, db, &key, now)?.is_none() {
         return Ok(empty);
     }
-    let Some((Value::Hash(hash), rng)) = store.read_with_rng(db, &key, now) else {
+    let Some((Stored::Boxed(Value::Hash(hash)), rng)) = store.read_with_rng(db, &key, now) else {
         unreachable!("read_hash found a hash at this key");
     };
     let Some(count) = options.count else {
@@ -562,7 +562,7 @@ mod tests {
             run(&shared, &mut store, r2, &["HSET", "h", &field, "value"]);
         }
         let mut expected = 0;
-        if let Some(Value::Hash(hash)) = store.get(0, b"h", 0) {
+        if let Some(Stored::Boxed(Value::Hash(hash))) = store.get(0, b"h", 0) {
             assert_eq!(hash.encoding(), "hashtable");
             expected = hash.size_bytes();
         }

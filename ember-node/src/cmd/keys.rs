@@ -8,7 +8,7 @@ use super::table::{
     flag::*, CommandSpec, Handler, KeySpec, Route, ALL_KEYS, NO_KEYS, ONE_KEY, TWO_KEYS,
 };
 use super::{bulk, int, ok, simple, Args, CmdError, Ctx, DataFn};
-use crate::keyspace::Ttl;
+use crate::keyspace::{evict, Stored, Ttl};
 use crate::limits::{SCAN_COUNT_MAX, SHARDS_MAX};
 
 #[allow(clippy::too_many_arguments)]
@@ -44,7 +44,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("del", -2, WRITE, ALL_KEYS, K, "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed.", del),
     cmd("unlink", -2, WRITE | FAST, ALL_KEYS, K, "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", del),
     cmd("exists", -2, READONLY | FAST, ALL_KEYS, K, "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.", exists),
-    cmd("touch", -2, READONLY | FAST, ALL_KEYS, K, "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", exists),
+    cmd("touch", -2, READONLY | FAST, ALL_KEYS, K, "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", touch),
     cmd("expire", -3, WRITE | FAST, ONE_KEY, K, "1.0.0", "Sets the expiration time of a key in seconds.", "O(1)", expire),
     cmd("pexpire", -3, WRITE | FAST, ONE_KEY, K, "2.6.0", "Sets the expiration time of a key in milliseconds.", "O(1)", pexpire),
     cmd("expireat", -3, WRITE | FAST, ONE_KEY, K, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", "O(1)", expireat),
@@ -115,6 +115,17 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         object_freq,
     ),
     cmd(
+        "object|idletime",
+        3,
+        READONLY,
+        OBJECT_KEY,
+        K,
+        "2.2.3",
+        "Returns the time since the last access to a Redis object.",
+        "O(1)",
+        object_idletime,
+    ),
+    cmd(
         "object|help",
         2,
         LOADING | STALE,
@@ -158,7 +169,7 @@ fn copy(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
         ));
     }
     let store = ctx.store(&source);
-    let Some(value) = store.peek(db, &source, now).cloned() else {
+    let Some(value) = store.peek(db, &source, now).map(Stored::to_value) else {
         return Ok(int(0));
     };
     let ttl = store.expire_at(db, &source).map_or(Ttl::Clear, Ttl::At);
@@ -227,18 +238,41 @@ fn object_refcount(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     })
 }
 
-/// OBJECT FREQ key: frequencies are tracked only under an LFU eviction policy, and ember has
-/// none selected, so this answers as Redis does in that case.
+/// OBJECT FREQ key: the logarithmic access counter, tracked only under an LFU policy.
 fn object_freq(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.key()?;
     let (db, now) = (ctx.db, ctx.now_ms);
-    if !ctx.store(&key).exists(db, &key, now) {
+    let store = ctx.store(&key);
+    let Some(access) = store.access_of(db, &key, now) else {
         return Ok(Frame::Null);
+    };
+    let settings = store.eviction();
+    if !settings.policy.is_lfu() {
+        return Err(CmdError::Err(
+            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+                .into(),
+        ));
     }
-    Err(CmdError::Err(
-        "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
-            .into(),
-    ))
+    let counter = evict::lfu_counter(access, now, settings.lfu_decay_minutes);
+    Ok(int(i64::from(counter)))
+}
+
+/// OBJECT IDLETIME key: seconds since the key was last read or written, tracked only when
+/// the policy is not LFU.
+fn object_idletime(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let key = args.key()?;
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let store = ctx.store(&key);
+    let Some(access) = store.access_of(db, &key, now) else {
+        return Ok(Frame::Null);
+    };
+    if store.eviction().policy.is_lfu() {
+        return Err(CmdError::Err(
+            "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+                .into(),
+        ));
+    }
+    Ok(int((evict::idle_ms(access, now) / 1000) as i64))
 }
 
 /// OBJECT HELP
@@ -252,6 +286,9 @@ fn object_help(_ctx: &mut Ctx, _args: &mut Args) -> Result<Frame, CmdError> {
             "FREQ <key>",
             "    Return the access frequency index of the <key>. The returned integer is",
             "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
             "REFCOUNT <key>",
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
@@ -259,25 +296,38 @@ fn object_help(_ctx: &mut Ctx, _args: &mut Args) -> Result<Frame, CmdError> {
     ))
 }
 
-/// DEL key [key ...] and UNLINK: the count of keys that existed. UNLINK frees in the same way;
-/// freeing big values off the hot path comes with the collection types.
+/// DEL key [key ...] and UNLINK: the count of keys that existed. Both free a big value off
+/// the hot path (as Redis's lazyfree-lazy-user-del does for DEL).
 fn del(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let (db, now) = (ctx.db, ctx.now_ms);
     let mut removed = 0;
     for key in args.rest() {
-        if ctx.store(key).remove(db, key, now).is_some() {
+        if ctx.store(key).discard(db, key, now) {
             removed += 1;
         }
     }
     Ok(int(removed))
 }
 
-/// EXISTS key [key ...] and TOUCH: a key named twice counts twice, as in Redis.
+/// EXISTS key [key ...]: a key named twice counts twice, as in Redis.
 fn exists(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let (db, now) = (ctx.db, ctx.now_ms);
     let mut found = 0;
     for key in args.rest() {
         if ctx.store(key).exists(db, key, now) {
+            found += 1;
+        }
+    }
+    Ok(int(found))
+}
+
+/// TOUCH key [key ...]: like EXISTS, but each found key counts as accessed (LRU/LFU) and as
+/// a keyspace hit.
+fn touch(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
+    let (db, now) = (ctx.db, ctx.now_ms);
+    let mut found = 0;
+    for key in args.rest() {
+        if ctx.store(key).get(db, key, now).is_some() {
             found += 1;
         }
     }
@@ -580,12 +630,12 @@ fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
             .stores()
             .find(|s| s.id == shard)
             .expect("SCAN borrows every shard");
-        let (next_inner, found) = store.scan(db, inner, options.count, now, |key, value| {
+        let (next_inner, found) = store.scan(db, inner, options.count, now, |key, type_name| {
             let name_ok = options.matches(key);
             let type_ok = options
                 .type_name
                 .as_ref()
-                .is_none_or(|t| value.type_name().as_bytes() == t.as_slice());
+                .is_none_or(|t| type_name.as_bytes() == t.as_slice());
             name_ok && type_ok
         });
         keys.extend(found.into_iter().map(Frame::Bulk));

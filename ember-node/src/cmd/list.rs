@@ -13,7 +13,7 @@ use super::args::parse_i64;
 use super::table::{flag::*, CommandSpec, KeySpec, ONE_KEY, TWO_KEYS};
 use super::{blocking, bulk, int, int_len, ok, Args, CmdError, Ctx};
 use crate::keyspace::list::{End, List};
-use crate::keyspace::{Store, Ttl, Value};
+use crate::keyspace::{Store, Stored, Ttl, Value};
 
 super::table::keyed_family!("list");
 
@@ -186,7 +186,7 @@ fn read_list<'a>(
 ) -> Result<Option<&'a List>, CmdError> {
     match store.get(db, key, now_ms) {
         None => Ok(None),
-        Some(Value::List(list)) => Ok(Some(list)),
+        Some(Stored::Boxed(Value::List(list))) => Ok(Some(list)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -296,11 +296,11 @@ pub fn move_element(
     // Type checks only look: a failed move must not count as a write for WATCH.
     match ctx.store(source).peek(db, source, now) {
         None => return Ok(None),
-        Some(Value::List(_)) => {}
+        Some(Stored::Boxed(Value::List(_))) => {}
         Some(_) => return Err(CmdError::WrongType),
     }
     if let Some(value) = ctx.store(target).peek(db, target, now) {
-        if !matches!(value, Value::List(_)) {
+        if !matches!(value, Stored::Boxed(Value::List(_))) {
             return Err(CmdError::WrongType);
         }
     }
@@ -935,13 +935,12 @@ mod tests {
             let mut argv = vec![command];
             argv.extend(words.iter().map(String::as_str));
             run(&mut store, &argv);
-            // Any word may have become a key; each costs its key, its value and 64 bytes.
-            let mut expected = 0;
-            for key in WORDS {
-                if let Some(value) = store.get(0, key.as_bytes(), 0) {
-                    expected += key.len() + value.size_bytes() + 64;
-                }
-            }
+            // Any word may have become a key: the running total must be what the live
+            // entries cost now, after every in-place change.
+            let expected: usize = WORDS
+                .iter()
+                .filter_map(|key| store.cost_of(0, key.as_bytes()))
+                .sum();
             proptest::prop_assert_eq!(store.used_bytes(), expected);
         }
     }

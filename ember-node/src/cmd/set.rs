@@ -16,7 +16,7 @@ use super::scan::{ScanArgs, ScanExtra};
 use super::table::{flag::*, CommandSpec, KeySpec, ALL_KEYS, ONE_KEY, TWO_KEYS};
 use super::{bulk, int, int_len, Args, CmdError, Ctx};
 use crate::keyspace::set::{Set, SetRules};
-use crate::keyspace::{Store, Ttl, Value};
+use crate::keyspace::{Store, Stored, Ttl, Value};
 
 /// Most members one SRANDMEMBER with a negative count may return: the reply is built in
 /// memory, so a count the peer sends must not size it unchecked. Positive counts are bounded
@@ -175,7 +175,7 @@ fn srandmember(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     if read_set(store, db, &key, now)?.is_none() {
         return Ok(count.map_or(Frame::Null, |_| Frame::Array(Vec::new())));
     }
-    let Some((Value::Set(set), rng)) = store.read_with_rng(db, &key, now) else {
+    let Some((Stored::Boxed(Value::Set(set)), rng)) = store.read_with_rng(db, &key, now) else {
         unreachable!("the set was read just before")
     };
     let Some(count) = count else {
@@ -386,7 +386,7 @@ fn read_set<'a>(
 ) -> Result<Option<&'a Set>, CmdError> {
     match store.get(db, key, now_ms) {
         None => Ok(None),
-        Some(Value::Set(set)) => Ok(Some(set)),
+        Some(Stored::Boxed(Value::Set(set))) => Ok(Some(set)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -466,7 +466,7 @@ fn set_sizes(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Option<usize>>, CmdErr
 fn known_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> &'a Set {
     let (db, now) = (ctx.db, ctx.now_ms);
     match ctx.store(key).peek(db, key, now) {
-        Some(Value::Set(set)) => set,
+        Some(Stored::Boxed(Value::Set(set))) => set,
         _ => unreachable!("checked by set_sizes in this command"),
     }
 }

@@ -41,11 +41,9 @@ fn read_string(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<Bytes>, CmdError> {
-    match store.get(db, key, now_ms) {
-        None => Ok(None),
-        Some(Value::Str(bytes) | Value::Text(bytes, _)) => Ok(Some(bytes.clone())),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    store
+        .get_string(db, key, now_ms)
+        .map_err(|_| CmdError::WrongType)
 }
 
 fn nullable(value: Option<Bytes>) -> Frame {

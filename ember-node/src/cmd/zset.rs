@@ -23,7 +23,7 @@ use super::scan::{ScanArgs, ScanExtra};
 use super::table::{flag::*, CommandSpec, KeySpec, ONE_KEY, TWO_KEYS};
 use super::{bulk, int, int_len, Args, CmdError, Ctx};
 use crate::keyspace::zset::{ZSet, ZSetConfig};
-use crate::keyspace::{Ttl, Value};
+use crate::keyspace::{Stored, Ttl, Value};
 
 pub use pop::{pop_entries, pop_first, pop_reply, PopEnd};
 
@@ -412,7 +412,7 @@ fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ZSet>, CmdError> 
     let (db, now) = (ctx.db, ctx.now_ms);
     match ctx.store(key).get(db, key, now) {
         None => Ok(None),
-        Some(Value::ZSet(zset)) => Ok(Some(zset)),
+        Some(Stored::Boxed(Value::ZSet(zset))) => Ok(Some(zset)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -818,7 +818,7 @@ fn zrandmember(ctx: &mut Ctx, args: &mut Args) -> Result<Frame, CmdError> {
     let Some((value, rng)) = ctx.store(&key).read_with_rng(db, &key, now) else {
         return Ok(empty);
     };
-    let Value::ZSet(zset) = value else {
+    let Stored::Boxed(Value::ZSet(zset)) = value else {
         return Err(CmdError::WrongType);
     };
     let Some(options) = options else {

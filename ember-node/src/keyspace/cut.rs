@@ -17,7 +17,7 @@ use super::hash::{Conversion, Hash};
 use super::list::{End, List};
 use super::set::{Set, SetRules};
 use super::zset::{ZSet, ZSetConfig};
-use super::{EncodingLimits, Table, Value};
+use super::{EncodingLimits, KeyTable, Table, Value};
 
 pub struct Cut {
     writer: Option<SnapshotWriter>,
@@ -47,7 +47,7 @@ impl Cut {
 
     /// Whether the walk has already visited (or will never visit) `key` of `db`, whose
     /// table is `table`.
-    pub fn passed<V>(&self, db: usize, key: &[u8], table: &Table<V>) -> bool {
+    pub fn passed(&self, db: usize, key: &[u8], table: &KeyTable) -> bool {
         db < self.db || (db == self.db && self.cursor != 0 && table.is_scanned(key, self.cursor))
     }
 

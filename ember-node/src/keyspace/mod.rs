@@ -2,14 +2,19 @@
 //! sampling. Synchronous and sans-IO: every call that can observe time is given `now_ms`
 //! (unix milliseconds from `Env`), so the same code runs under the simulator's clock.
 //!
-//! Layout follows Redis's two-dictionary design: `keys` maps a key to its value, `expires`
-//! holds only keys that have a TTL (sharing the key's allocation), so the active expiry
-//! cycle samples only keys that can expire and costs nothing for keys without one.
+//! Each database is one `KeyTable` of `Entry` allocations (key, small value inline, TTL only
+//! when present, a 24-bit LRU/LFU field); the table also indexes the entries that have a
+//! TTL, so the active expiry cycle samples only keys that can expire and costs nothing for
+//! keys without one. Memory is accounted from allocation sizes, and `evict` keeps a shard
+//! under its share of maxmemory.
 
 pub mod blocking;
 pub mod cut;
+pub mod entry;
+pub mod evict;
 pub mod hash;
 pub mod journal;
+pub mod keytable;
 pub mod list;
 pub mod set;
 pub mod table;
@@ -17,18 +22,19 @@ pub mod value;
 pub mod watch;
 pub mod zset;
 
+use std::borrow::Cow;
+
 use ahash::RandomState;
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::limits::{DATABASES_MAX, EXPIRE_ROUNDS_MAX, EXPIRE_SAMPLE_KEYS};
+pub use entry::Stored;
+use entry::{Contents, Entry};
+pub use keytable::KeyTable;
 pub use table::Table;
 pub use value::Value;
-
-/// Bytes accounted per entry beyond its key and value: the table slot, the value header and
-/// the allocator's share. A model, not a measurement; issue 4 replaces it with real sizes.
-const ENTRY_OVERHEAD_BYTES: usize = 64;
 
 /// When the compact encodings of collections convert to their full structures, from the
 /// `*-max-listpack-*` and `set-max-intset-entries` settings.
@@ -76,11 +82,11 @@ pub struct StoreStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
 }
 
 pub struct Db {
-    keys: Table<Value>,
-    expires: Table<u64>,
+    keys: KeyTable,
 }
 
 pub struct Store {
@@ -90,13 +96,23 @@ pub struct Store {
     watchers: watch::Watchers,
     blocked: blocking::Blocked,
     rng: ChaCha8Rng,
+    /// Bytes of entries and their values, as allocated.
     used_bytes: usize,
     pub stats: StoreStats,
     /// What the running command wrote, and records for the AOF.
     pub journal: journal::Journal,
     /// A snapshot in progress.
     cut: Option<Box<cut::Cut>>,
+    /// The eviction policy and this shard's share of maxmemory.
+    eviction: evict::Settings,
+    pool: evict::Pool,
+    /// Where big values go to be freed off the hot path (a background thread in
+    /// production); dropped in place when unset.
+    dropper: Option<Dropper>,
 }
+
+/// Takes values whose drop would stall the shard.
+pub type Dropper = Box<dyn Fn(Vec<Box<Value>>) + Send>;
 
 /// What one run of the active expiry cycle did.
 #[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,13 +121,16 @@ pub struct ExpireCycle {
     pub expired: usize,
 }
 
+/// A write was refused: memory is over maxmemory and nothing can be evicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfMemory;
+
 impl Store {
     /// `hasher` seeds every table (so iteration replays from a seed); `rng` drives sampling.
     pub fn new(id: usize, hasher: RandomState, rng: ChaCha8Rng) -> Store {
         let dbs = (0..DATABASES_MAX)
             .map(|_| Db {
-                keys: Table::new(hasher.clone()),
-                expires: Table::new(hasher.clone()),
+                keys: KeyTable::new(hasher.clone()),
             })
             .collect();
         Store {
@@ -125,6 +144,9 @@ impl Store {
             stats: StoreStats::default(),
             journal: journal::Journal::default(),
             cut: None,
+            eviction: evict::Settings::default(),
+            pool: evict::Pool::default(),
+            dropper: None,
         }
     }
 
@@ -142,6 +164,10 @@ impl Store {
         &self.hasher
     }
 
+    pub fn set_dropper(&mut self, dropper: Dropper) {
+        self.dropper = Some(dropper);
+    }
+
     fn db(&mut self, db: usize) -> &mut Db {
         assert!(db < DATABASES_MAX, "db index checked by SELECT");
         &mut self.dbs[db]
@@ -150,8 +176,8 @@ impl Store {
     /// Deletes the key if its TTL has passed; true when it did. Redis counts a key as expired
     /// only once `now` is strictly past its expiry time.
     pub fn expire_if_due(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
-        let due = match self.db(db).expires.get(key) {
-            Some(&at) => now_ms > at,
+        let due = match self.db(db).keys.get(key) {
+            Some(entry) => entry.expire_at().is_some_and(|at| now_ms > at),
             None => false,
         };
         if due {
@@ -161,35 +187,122 @@ impl Store {
         due
     }
 
-    /// A read lookup: lazy expiry, and counts a hit or a miss as Redis's INFO does.
-    pub fn get(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Value> {
-        self.expire_if_due(db, key, now_ms);
-        let found = self.dbs[db].keys.contains(key);
-        if found {
-            self.stats.keyspace_hits += 1;
-        } else {
-            self.stats.keyspace_misses += 1;
+    /// The live entry for `key`, after lazy expiry.
+    fn live(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let entry = self.db(db).keys.get(key)?;
+        if entry.expire_at().is_some_and(|at| now_ms > at) {
+            self.delete_expired(db, key);
+            self.stats.expired_keys += 1;
+            return None;
         }
-        self.dbs[db].keys.get(key)
+        Some(entry)
+    }
+
+    /// Records an access for LRU/LFU.
+    fn touch(&mut self, entry: Entry, now_ms: u64) {
+        let access = evict::touched(entry.access(), &self.eviction, now_ms, &mut self.rng);
+        entry.set_access(access);
+    }
+
+    /// A read lookup: lazy expiry, LRU/LFU, and a hit or a miss counted as Redis's INFO
+    /// does. An inline string is copied out.
+    pub fn get(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Stored<'_>> {
+        match self.live(db, key, now_ms) {
+            Some(entry) => {
+                self.stats.keyspace_hits += 1;
+                self.touch(entry, now_ms);
+                Some(entry.stored())
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// The string value of `key`, copied: `Err` when it holds another type.
+    pub fn get_string(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<Bytes>, WrongType> {
+        match self.get(db, key, now_ms) {
+            None => Ok(None),
+            Some(Stored::Boxed(Value::Str(bytes) | Value::Text(bytes, _))) => {
+                Ok(Some(bytes.clone()))
+            }
+            Some(stored) => match stored.as_bytes() {
+                Some(bytes) => Ok(Some(Bytes::copy_from_slice(bytes))),
+                None => Err(WrongType),
+            },
+        }
+    }
+
+    /// The entry for writing: a boxed value (an inline string is boxed first), lazy expiry.
+    fn entry_for_write(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let entry = self.live(db, key, now_ms)?;
+        if entry.boxed_mut().is_some() {
+            return Some(entry);
+        }
+        let rebuilt = Entry::new_boxed(Contents {
+            key,
+            value: entry.stored().to_value(),
+            expire_at: entry.expire_at(),
+            access: entry.access(),
+        });
+        self.swap_entry(db, entry, rebuilt);
+        Some(rebuilt)
+    }
+
+    /// Puts `new` in `old`'s place and frees `old`, keeping the accounting.
+    fn swap_entry(&mut self, db: usize, old: Entry, new: Entry) {
+        self.used_bytes += entry_cost(new);
+        self.used_bytes -= entry_cost(old);
+        self.dbs[db].keys.replace(old, new);
+        self.free_entry(old);
+    }
+
+    fn free_entry(&mut self, entry: Entry) {
+        let Some(value) = entry.free() else {
+            return;
+        };
+        match &self.dropper {
+            Some(dropper) if table_is_big(&value) => dropper(vec![value]),
+            _ => drop(value),
+        }
     }
 
     /// A lookup for writing: lazy expiry, no hit/miss accounting. Taking a value for writing
     /// counts as modifying it for WATCH.
     pub fn get_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&mut Value> {
-        self.expire_if_due(db, key, now_ms);
+        let entry = self.entry_for_write(db, key, now_ms)?;
         // Only a key that exists can be modified through here; a lookup of a missing key is
         // not a write for WATCH or for blocked clients.
-        if self.dbs[db].keys.contains(key) {
-            self.written_key(db, key);
-            self.blocked.written(db, key);
-        }
-        self.db(db).keys.get_mut(key)
+        self.written_key(db, key);
+        self.blocked.written(db, key);
+        self.touch(entry, now_ms);
+        entry.boxed_mut()
     }
 
-    /// A lookup that neither counts a hit or miss nor signals watchers (TYPE, OBJECT).
-    pub fn peek(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&Value> {
-        self.expire_if_due(db, key, now_ms);
-        self.dbs[db].keys.get(key)
+    /// A lookup that neither counts a hit or miss nor signals watchers nor counts as an
+    /// access (TYPE, OBJECT).
+    pub fn peek(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Stored<'_>> {
+        Some(self.live(db, key, now_ms)?.stored())
+    }
+
+    /// The name TYPE reports for a live key, without copying its value.
+    pub fn type_name(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<&'static str> {
+        Some(self.live(db, key, now_ms)?.stored().type_name())
+    }
+
+    /// The raw access field of a live key (OBJECT IDLETIME and FREQ), not counted as an access.
+    pub fn access_of(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<u32> {
+        Some(self.live(db, key, now_ms)?.access())
+    }
+
+    pub fn eviction(&self) -> &evict::Settings {
+        &self.eviction
     }
 
     /// Registers a WATCH on `key` for the connection owning `flag`.
@@ -230,14 +343,11 @@ impl Store {
         key: &[u8],
         now_ms: u64,
     ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
-        self.expire_if_due(db, key, now_ms);
-        if !self.dbs[db].keys.contains(key) {
-            return None;
-        }
+        let entry = self.entry_for_write(db, key, now_ms)?;
         self.written_key(db, key);
         self.blocked.written(db, key);
-        let value = self.dbs[db].keys.get_mut(key)?;
-        Some((value, &mut self.rng))
+        self.touch(entry, now_ms);
+        Some((entry.boxed_mut()?, &mut self.rng))
     }
 
     /// Like `value_and_rng`, but only a value of type `type_name` counts as written: a command
@@ -249,9 +359,9 @@ impl Store {
         now_ms: u64,
         type_name: &str,
     ) -> Option<(&mut Value, &mut ChaCha8Rng)> {
-        if self.peek(db, key, now_ms)?.type_name() != type_name {
-            let value = self.dbs[db].keys.get_mut(key)?;
-            return Some((value, &mut self.rng));
+        if self.type_name(db, key, now_ms)? != type_name {
+            let entry = self.entry_for_write(db, key, now_ms)?;
+            return Some((entry.boxed_mut()?, &mut self.rng));
         }
         self.value_and_rng(db, key, now_ms)
     }
@@ -263,10 +373,9 @@ impl Store {
         db: usize,
         key: &[u8],
         now_ms: u64,
-    ) -> Option<(&Value, &mut ChaCha8Rng)> {
-        self.expire_if_due(db, key, now_ms);
-        let value = self.dbs[db].keys.get(key)?;
-        Some((value, &mut self.rng))
+    ) -> Option<(Stored<'_>, &mut ChaCha8Rng)> {
+        let entry = self.live(db, key, now_ms)?;
+        Some((entry.stored(), &mut self.rng))
     }
 
     /// Like `get_mut`, but only a value of type `type_name` counts as written: a command that
@@ -278,15 +387,14 @@ impl Store {
         now_ms: u64,
         type_name: &str,
     ) -> Option<&mut Value> {
-        if self.peek(db, key, now_ms)?.type_name() != type_name {
-            return self.dbs[db].keys.get_mut(key);
+        if self.type_name(db, key, now_ms)? != type_name {
+            return self.entry_for_write(db, key, now_ms)?.boxed_mut();
         }
         self.get_mut(db, key, now_ms)
     }
 
     pub fn exists(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
-        self.expire_if_due(db, key, now_ms);
-        self.db(db).keys.contains(key)
+        self.live(db, key, now_ms).is_some()
     }
 
     /// Stores `value` under `key`, replacing any value of any type. An expiry time already in
@@ -300,22 +408,51 @@ impl Store {
         }
         self.written_key(db, key);
         self.blocked.written(db, key);
-        let added = key.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
-        let database = self.db(db);
-        let previous = database.keys.insert(key, value);
-        let removed = previous.map_or(0, |v| key.len() + v.size_bytes() + ENTRY_OVERHEAD_BYTES);
-        match ttl {
-            Ttl::Keep => {}
-            Ttl::Clear => {
-                database.expires.remove(key);
+        let access = evict::initial_access(self.eviction.policy, now_ms);
+        let Some(old) = self.db(db).keys.get(key) else {
+            let entry = Entry::new(Contents {
+                key,
+                value,
+                expire_at: match ttl {
+                    Ttl::At(at) => Some(at),
+                    Ttl::Keep | Ttl::Clear => None,
+                },
+                access,
+            });
+            self.used_bytes += entry_cost(entry);
+            self.db(db).keys.insert_new(entry);
+            return;
+        };
+        let expire_at = match ttl {
+            Ttl::Keep => old.expire_at(),
+            Ttl::Clear => None,
+            Ttl::At(at) => Some(at),
+        };
+        if old.fits(&value) && old.has_ttl() == expire_at.is_some() {
+            let before = entry_cost(old);
+            let previous = old.replace_value(value);
+            if let Some(at) = expire_at {
+                old.set_expire_at(at);
             }
-            Ttl::At(at) => {
-                let (stored, _) = database.keys.get_key_value(key).expect("inserted above");
-                let stored = stored.clone();
-                database.expires.insert_shared(stored, at);
-            }
+            old.set_access(access);
+            self.used_bytes = self.used_bytes + entry_cost(old) - before;
+            self.drop_value(previous);
+            return;
         }
-        self.used_bytes = self.used_bytes + added - removed;
+        let entry = Entry::new(Contents {
+            key,
+            value,
+            expire_at,
+            access,
+        });
+        self.swap_entry(db, old, entry);
+    }
+
+    fn drop_value(&mut self, value: Value) {
+        match &self.dropper {
+            Some(dropper) if table_is_big(&value) => dropper(vec![Box::new(value)]),
+            _ => drop(value),
+        }
     }
 
     /// Called after a value was changed in place through `get_mut`, with its size before.
@@ -331,64 +468,80 @@ impl Store {
         self.delete(db, key)
     }
 
-    fn delete(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Value)> {
-        if !self.dbs[db].keys.contains(key) {
-            return None;
+    /// Removes a live key and frees its value (off the hot path when it is big); whether
+    /// it existed. DEL and UNLINK.
+    pub fn discard(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        if self.expire_if_due(db, key, now_ms) || self.dbs[db].keys.get(key).is_none() {
+            return false;
         }
         self.written_key(db, key);
-        self.unlink(db, key)
+        let entry = self.unlink(db, key).expect("present");
+        self.free_entry(entry);
+        true
+    }
+
+    fn delete(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Value)> {
+        self.dbs[db].keys.get(key)?;
+        self.written_key(db, key);
+        let entry = self.unlink(db, key)?;
+        Some(take_entry(entry))
     }
 
     /// Deletes a key whose time has passed. The AOF gets a DEL of its own (replay runs with
     /// expiry off), and the command that happened to find it dead does not count as a write.
     fn delete_expired(&mut self, db: usize, key: &[u8]) -> bool {
-        if !self.dbs[db].keys.contains(key) {
+        if self.dbs[db].keys.get(key).is_none() {
             return false;
         }
         self.save_before_write(db, key);
         self.watchers.signal(db, key);
         self.journal.append(db, &[b"DEL", key]);
-        self.unlink(db, key).is_some()
+        let entry = self.unlink(db, key).expect("present");
+        self.free_entry(entry);
+        true
     }
 
-    fn unlink(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Value)> {
-        let database = self.db(db);
-        let (stored, value) = database.keys.remove(key)?;
-        database.expires.remove(key);
-        let size = stored.len() + value.size_bytes() + ENTRY_OVERHEAD_BYTES;
-        assert!(self.used_bytes >= size);
-        self.used_bytes -= size;
-        Some((stored, value))
+    fn unlink(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        let entry = self.db(db).keys.remove(key)?;
+        let cost = entry_cost(entry);
+        assert!(self.used_bytes >= cost);
+        self.used_bytes -= cost;
+        Some(entry)
     }
 
     /// Whether `key` is in `db`, dead or alive (no expiry check).
     pub fn contains_key(&self, db: usize, key: &[u8]) -> bool {
-        self.dbs[db].keys.contains(key)
+        self.dbs[db].keys.get(key).is_some()
     }
 
     /// The key's expiry time, for a key the caller knows is live.
     pub fn expire_at(&self, db: usize, key: &[u8]) -> Option<u64> {
-        self.dbs[db].expires.get(key).copied()
+        self.dbs[db].keys.get(key)?.expire_at()
     }
 
     /// Sets or clears the TTL of an existing key; false when the key does not exist.
     pub fn set_expire_at(&mut self, db: usize, key: &[u8], at: Option<u64>) -> bool {
-        let database = self.db(db);
-        let Some((stored, _)) = database.keys.get_key_value(key) else {
+        let Some(entry) = self.db(db).keys.get(key) else {
             return false;
         };
-        let stored = stored.clone();
         self.written_key(db, key);
-        let database = self.db(db);
-        match at {
-            Some(at) => {
-                database.expires.insert_shared(stored, at);
-            }
-            None => {
-                database.expires.remove(key);
+        match (entry.has_ttl(), at) {
+            (true, Some(at)) => entry.set_expire_at(at),
+            (false, None) => {}
+            (_, at) => {
+                let rebuilt = entry.with_expiry(at);
+                self.swap_entry_keeping_value(db, entry, rebuilt);
             }
         }
         true
+    }
+
+    /// Like `swap_entry`, for a rebuilt entry that took over the old one's boxed value.
+    fn swap_entry_keeping_value(&mut self, db: usize, old: Entry, new: Entry) {
+        self.used_bytes += entry_cost(new);
+        self.used_bytes -= entry_cost(old);
+        self.dbs[db].keys.replace(old, new);
+        old.free_shell();
     }
 
     /// SWAPDB: exchanges two databases' contents. Watched keys that exist in either database
@@ -400,7 +553,7 @@ impl Store {
         self.journal.touch_whole();
         for (db, other) in [(first, second), (second, first)] {
             for key in self.watchers.keys(db) {
-                if self.dbs[db].keys.contains(&key) || self.dbs[other].keys.contains(&key) {
+                if self.contains_key(db, &key) || self.contains_key(other, &key) {
                     self.watchers.signal(db, &key);
                 }
             }
@@ -408,7 +561,7 @@ impl Store {
         self.dbs.swap(first, second);
         for db in [first, second] {
             for key in self.blocked.keys(db) {
-                if self.dbs[db].keys.contains(&key) {
+                if self.contains_key(db, &key) {
                     self.blocked.written(db, &key);
                 }
             }
@@ -426,30 +579,49 @@ impl Store {
     }
 
     pub fn expires_len(&self, db: usize) -> usize {
-        self.dbs[db].expires.len()
+        self.dbs[db].keys.ttl_len()
     }
 
+    /// What the key's entry and value cost, dead or alive.
+    pub fn cost_of(&self, db: usize, key: &[u8]) -> Option<usize> {
+        self.dbs[db].keys.get(key).map(entry_cost)
+    }
+
+    /// Bytes held by keys and values.
     pub fn used_bytes(&self) -> usize {
         self.used_bytes
     }
 
-    /// Empties one database and returns its tables so the caller may free them off the hot path.
-    pub fn flush_db(&mut self, db: usize) -> Vec<Vec<(Bytes, Value)>> {
+    /// Bytes held by keys, values and the tables over them: what eviction compares with
+    /// this shard's share of maxmemory.
+    pub fn memory_bytes(&self) -> usize {
+        self.used_bytes
+            + self
+                .dbs
+                .iter()
+                .map(|db| db.keys.allocated_bytes())
+                .sum::<usize>()
+    }
+
+    /// Empties one database; a big one is freed off the hot path.
+    pub fn flush_db(&mut self, db: usize) {
         self.save_db_before_write(db);
         self.journal.touch_whole();
         let keys = &self.dbs[db].keys;
-        self.watchers.signal_existing(db, |key| keys.contains(key));
-        let database = self.db(db);
-        let freed: usize = database
-            .keys
-            .iter()
-            .map(|(k, v)| k.len() + v.size_bytes() + ENTRY_OVERHEAD_BYTES)
-            .sum();
-        database.expires.clear();
-        let taken = database.keys.take_all();
+        self.watchers
+            .signal_existing(db, |key| keys.get(key).is_some());
+        let entries = self.db(db).keys.take_all();
+        let freed: usize = entries.iter().map(|&e| entry_cost(e)).sum();
         assert!(self.used_bytes >= freed);
         self.used_bytes -= freed;
-        taken
+        self.pool.clear();
+        match &self.dropper {
+            Some(dropper) if entries.len() > crate::limits::LAZY_FREE_ELEMENTS_MIN => {
+                let values = entries.into_iter().filter_map(Entry::free).collect();
+                dropper(values);
+            }
+            _ => entries.into_iter().for_each(|entry| drop(entry.free())),
+        }
     }
 
     /// One SCAN step over `db`: visits buckets until `count` keys were seen or the table ends.
@@ -460,7 +632,7 @@ impl Store {
         cursor: u64,
         count: usize,
         now_ms: u64,
-        mut keep: impl FnMut(&Bytes, &Value) -> bool,
+        mut keep: impl FnMut(&[u8], &str) -> bool,
     ) -> (u64, Vec<Bytes>) {
         assert!(count > 0);
         let mut found: Vec<(Bytes, bool)> = Vec::new();
@@ -469,8 +641,10 @@ impl Store {
         let steps_max = count.saturating_mul(10).max(100);
         let database = &self.dbs[db];
         for _ in 0..steps_max {
-            cursor = database.keys.scan(cursor, |key, value| {
-                found.push((key.clone(), keep(key, value)));
+            cursor = database.keys.scan(cursor, |entry| {
+                let key = entry.key();
+                let wanted = keep(key, entry.stored().type_name());
+                found.push((Bytes::copy_from_slice(key), wanted));
             });
             if cursor == 0 || found.len() >= count {
                 break;
@@ -490,9 +664,8 @@ impl Store {
         // Bounded: if every sampled key was expired, report what we have rather than spin.
         for _ in 0..100 {
             let key = {
-                let database = &self.dbs[db];
-                let (key, _) = database.keys.random(&mut self.rng)?;
-                key.clone()
+                let entry = self.dbs[db].keys.random(&mut self.rng)?;
+                Bytes::copy_from_slice(entry.key())
             };
             if !self.expire_if_due(db, &key, now_ms) {
                 return Some(key);
@@ -518,7 +691,7 @@ impl Store {
         let mut cycle = ExpireCycle::default();
         for db in 0..DATABASES_MAX {
             for _ in 0..EXPIRE_ROUNDS_MAX {
-                if self.dbs[db].expires.is_empty() || over_budget() {
+                if self.dbs[db].keys.ttl_len() == 0 || over_budget() {
                     break;
                 }
                 let (sampled, expired) = self.expire_round(db, now_ms);
@@ -533,12 +706,12 @@ impl Store {
     }
 
     fn expire_round(&mut self, db: usize, now_ms: u64) -> (usize, usize) {
-        let samples = EXPIRE_SAMPLE_KEYS.min(self.dbs[db].expires.len());
+        let samples = EXPIRE_SAMPLE_KEYS.min(self.dbs[db].keys.ttl_len());
         let mut dead = Vec::new();
         for _ in 0..samples {
-            if let Some((key, &at)) = self.dbs[db].expires.random(&mut self.rng) {
-                if now_ms > at {
-                    dead.push(key.clone());
+            if let Some(entry) = self.dbs[db].keys.random_with_ttl(&mut self.rng) {
+                if entry.expire_at().is_some_and(|at| now_ms > at) {
+                    dead.push(Bytes::copy_from_slice(entry.key()));
                 }
             }
         }
@@ -553,6 +726,138 @@ impl Store {
         (samples, expired)
     }
 }
+
+/// Eviction.
+impl Store {
+    /// Takes the eviction settings in force (refreshed before each command).
+    pub fn set_eviction(&mut self, settings: evict::Settings) {
+        if settings.policy != self.eviction.policy {
+            self.pool.clear();
+        }
+        self.eviction = settings;
+    }
+
+    /// Evicts keys while this shard is over its share of maxmemory. `Err` when it is still
+    /// over and nothing more may be evicted (noeviction, or no key with a TTL for a volatile
+    /// policy): a command that adds memory must then be refused.
+    pub fn evict(&mut self, now_ms: u64) -> Result<(), OutOfMemory> {
+        let budget = self.eviction.budget_bytes;
+        if budget == 0 {
+            return Ok(());
+        }
+        while self.memory_bytes() > budget {
+            if self.eviction.policy == evict::Policy::NoEviction || !self.evict_one(now_ms) {
+                return Err(OutOfMemory);
+            }
+        }
+        Ok(())
+    }
+
+    /// Evicts one key chosen by the policy; false when there is no candidate.
+    fn evict_one(&mut self, now_ms: u64) -> bool {
+        let settings = self.eviction;
+        let volatile = settings.policy.volatile();
+        let candidates = |db: &Db| {
+            if volatile {
+                db.keys.ttl_len()
+            } else {
+                db.keys.len()
+            }
+        };
+        if settings.policy.random() {
+            let dbs: Vec<usize> = (0..DATABASES_MAX)
+                .filter(|&db| candidates(&self.dbs[db]) > 0)
+                .collect();
+            if dbs.is_empty() {
+                return false;
+            }
+            let db = dbs[self.rng.gen_range(0..dbs.len())];
+            let table = &self.dbs[db].keys;
+            let entry = if volatile {
+                table.random_with_ttl(&mut self.rng)
+            } else {
+                table.random(&mut self.rng)
+            };
+            let key = Bytes::copy_from_slice(entry.expect("non-empty").key());
+            self.evict_key(db, &key);
+            return true;
+        }
+        for db in 0..DATABASES_MAX {
+            if candidates(&self.dbs[db]) == 0 {
+                continue;
+            }
+            for _ in 0..settings.samples {
+                let table = &self.dbs[db].keys;
+                let sampled = if volatile {
+                    table.random_with_ttl(&mut self.rng)
+                } else {
+                    table.random(&mut self.rng)
+                };
+                let Some(entry) = sampled else { break };
+                let score = evict::score(&settings, entry.access(), entry.expire_at(), now_ms);
+                self.pool.offer(score, db, entry.key());
+            }
+        }
+        while let Some((db, key)) = self.pool.take_best() {
+            // A candidate may have gone (deleted, or lost its TTL under a volatile policy).
+            match self.dbs[db].keys.get(&key) {
+                Some(entry) if !volatile || entry.has_ttl() => {
+                    self.evict_key(db, &key);
+                    return true;
+                }
+                _ => continue,
+            }
+        }
+        false
+    }
+
+    /// Deletes a key to make room: logged as a DEL of its own (not part of the command
+    /// that made room), WATCH told, counted in evicted_keys.
+    fn evict_key(&mut self, db: usize, key: &[u8]) {
+        self.save_before_write(db, key);
+        self.watchers.signal(db, key);
+        self.journal.append(db, &[b"DEL", key]);
+        let entry = self.unlink(db, key).expect("an eviction candidate exists");
+        self.free_entry(entry);
+        self.stats.evicted_keys += 1;
+    }
+}
+
+/// A value as stored, borrowed when boxed and copied out when inline.
+fn borrowed(stored: Stored<'_>) -> Cow<'_, Value> {
+    match stored {
+        Stored::Boxed(value) => Cow::Borrowed(value),
+        inline => Cow::Owned(inline.to_value()),
+    }
+}
+
+/// What an entry costs the shard: its allocation and its boxed value's payload.
+fn entry_cost(entry: Entry) -> usize {
+    entry.allocated_bytes() + entry.value_bytes()
+}
+
+/// An entry's key and value, freeing the entry.
+fn take_entry(entry: Entry) -> (Bytes, Value) {
+    let key = Bytes::copy_from_slice(entry.key());
+    let value = match entry.stored() {
+        Stored::Inline(..) => {
+            let value = entry.stored().to_value();
+            entry.free();
+            value
+        }
+        Stored::Boxed(_) => *entry.free().expect("boxed"),
+    };
+    (key, value)
+}
+
+/// Whether dropping `value` is worth a trip off the hot path.
+fn table_is_big(value: &Value) -> bool {
+    value.element_count() > crate::limits::LAZY_FREE_ELEMENTS_MIN
+}
+
+/// The type of a value that was asked for as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
 
 /// Persistence: the write hook, snapshots of a live store, loading and moving keys.
 impl Store {
@@ -574,9 +879,13 @@ impl Store {
         }
         // Written now (as it was at the cut) or created after it: the walk skips it.
         cut.settled[db].insert(key, ());
-        if let Some((stored, value)) = database.keys.get_key_value(key) {
-            let at = database.expires.get(key).copied();
-            cut.write(db, stored.clone(), value, at);
+        if let Some(entry) = database.keys.get(key) {
+            cut.write(
+                db,
+                Bytes::copy_from_slice(key),
+                &borrowed(entry.stored()),
+                entry.expire_at(),
+            );
         }
     }
 
@@ -585,7 +894,11 @@ impl Store {
         if self.cut.is_none() {
             return;
         }
-        let keys: Vec<Bytes> = self.dbs[db].keys.iter().map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Bytes> = self.dbs[db]
+            .keys
+            .iter()
+            .map(|entry| Bytes::copy_from_slice(entry.key()))
+            .collect();
         for key in keys {
             self.save_before_write(db, &key);
         }
@@ -618,16 +931,15 @@ impl Store {
             }
             let db = cut.db;
             let mut found = Vec::new();
-            cut.cursor = database.keys.scan(cut.cursor, |key, _| {
-                if !cut.settled[db].contains(key) {
-                    found.push(key.clone());
+            cut.cursor = database.keys.scan(cut.cursor, |entry| {
+                if !cut.settled[db].contains(entry.key()) {
+                    found.push(entry);
                 }
             });
             visited += found.len() + 1;
-            for key in found {
-                let value = database.keys.get(&key).expect("just visited");
-                let at = database.expires.get(&key).copied();
-                cut.write(db, key, value, at);
+            for entry in found {
+                let key = Bytes::copy_from_slice(entry.key());
+                cut.write(db, key, &borrowed(entry.stored()), entry.expire_at());
             }
             if cut.cursor == 0 {
                 cut.db += 1;
@@ -685,13 +997,12 @@ impl Store {
 
     /// The key's value and expiry, as a snapshot entry (an AOF record of a key's contents).
     pub fn entry_of(&self, db: usize, key: &[u8]) -> Option<ember_proto::snapshot::SnapshotEntry> {
-        let database = &self.dbs[db];
-        let (stored, value) = database.keys.get_key_value(key)?;
+        let entry = self.dbs[db].keys.get(key)?;
         Some(ember_proto::snapshot::SnapshotEntry {
             db: db as u8,
-            key: stored.clone(),
-            expire_at_ms: database.expires.get(key).copied(),
-            value: cut::to_snapshot(value),
+            key: Bytes::copy_from_slice(key),
+            expire_at_ms: entry.expire_at(),
+            value: cut::to_snapshot(&borrowed(entry.stored())),
         })
     }
 
@@ -700,10 +1011,10 @@ impl Store {
         let mut swept = 0;
         for db in 0..DATABASES_MAX {
             let dead: Vec<Bytes> = self.dbs[db]
-                .expires
-                .iter()
-                .filter(|(_, &at)| now_ms > at)
-                .map(|(key, _)| key.clone())
+                .keys
+                .iter_with_ttl()
+                .filter(|entry| entry.expire_at().is_some_and(|at| now_ms > at))
+                .map(|entry| Bytes::copy_from_slice(entry.key()))
                 .collect();
             for key in dead {
                 if self.delete_expired(db, &key) {
@@ -718,20 +1029,13 @@ impl Store {
     pub fn drain(&mut self) -> Vec<(usize, Bytes, Value, Option<u64>)> {
         let mut entries = Vec::new();
         for db in 0..DATABASES_MAX {
-            let expires: Vec<(Bytes, u64)> = self.dbs[db]
-                .expires
-                .iter()
-                .map(|(k, &at)| (k.clone(), at))
-                .collect();
-            let mut at_of = Table::new(self.hasher.clone());
-            for (key, at) in expires {
-                at_of.insert_shared(key, at);
-            }
-            for bucket in self.flush_db(db) {
-                for (key, value) in bucket {
-                    let at = at_of.get(&key).copied();
-                    entries.push((db, key, value, at));
-                }
+            self.save_db_before_write(db);
+            self.journal.touch_whole();
+            for entry in self.db(db).keys.take_all() {
+                self.used_bytes -= entry_cost(entry);
+                let at = entry.expire_at();
+                let (key, value) = take_entry(entry);
+                entries.push((db, key, value, at));
             }
         }
         entries
@@ -827,7 +1131,8 @@ mod tests {
         store.flush_db(3);
         assert_eq!(store.len(3), 0);
         assert_eq!(store.expires_len(3), 0);
-        assert_eq!(store.used_bytes(), 1 + 1 + ENTRY_OVERHEAD_BYTES);
+        // One entry: a 14-byte header, key and value in one 16-byte allocation.
+        assert_eq!(store.used_bytes(), 16);
     }
 
     #[test]

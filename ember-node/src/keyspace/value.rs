@@ -67,6 +67,17 @@ impl Value {
         }
     }
 
+    /// Elements a collection holds (1 for a string): what freeing it costs.
+    pub fn element_count(&self) -> usize {
+        match self {
+            Value::Str(_) | Value::Text(..) => 1,
+            Value::List(list) => list.len(),
+            Value::Hash(hash) => hash.len(),
+            Value::Set(set) => set.len(),
+            Value::ZSet(zset) => zset.len(),
+        }
+    }
+
     /// The bytes of a string value of either kind.
     pub fn as_string(&self) -> Option<&Bytes> {
         match self {
@@ -83,7 +94,7 @@ impl Value {
 
 /// Redis reports "int" for strings that read as a 64-bit integer, "embstr" for short strings
 /// (at most 44 bytes) and "raw" for the rest.
-fn string_encoding(bytes: &[u8]) -> &'static str {
+pub(super) fn string_encoding(bytes: &[u8]) -> &'static str {
     if bytes.len() <= 20 && crate::cmd::args::parse_i64(bytes).is_some() {
         "int"
     } else if bytes.len() <= 44 {

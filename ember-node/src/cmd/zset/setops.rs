@@ -13,6 +13,7 @@ use super::{entries_reply, int_len, store_result, Args, CmdError, Ctx};
 use crate::cmd::args::{parse_f64, parse_i64};
 use crate::keyspace::table::Table;
 use crate::keyspace::zset::{entry_less, ZSet};
+use crate::keyspace::Stored;
 use crate::keyspace::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,8 +195,8 @@ fn read_input<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<Input<'a>>, Cmd
     let (db, now) = (ctx.db, ctx.now_ms);
     match ctx.store(key).get(db, key, now) {
         None => Ok(None),
-        Some(Value::ZSet(zset)) => Ok(Some(Input::Sorted(zset))),
-        Some(Value::Set(set)) => Ok(Some(Input::Plain(set))),
+        Some(Stored::Boxed(Value::ZSet(zset))) => Ok(Some(Input::Sorted(zset))),
+        Some(Stored::Boxed(Value::Set(set))) => Ok(Some(Input::Plain(set))),
         Some(_) => Err(CmdError::WrongType),
     }
 }
