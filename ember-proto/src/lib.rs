@@ -8,11 +8,14 @@
 //! - `resp::encode`: the encoder, with Redis's RESP2 downgrades of RESP3 types.
 //! - `fuzzing`: the decode/encode loop shared by the fuzz target and the corpus test.
 //! - `aof`: the append-only file's checksummed records, and how a damaged file ends.
+//! - `cluster_bus`: the cluster bus's messages (SWIM, Raft envelopes, the handshake), their
+//!   versioned, size-limited frames with optional HMAC-SHA256, and a streaming decoder.
 //! - `snapshot`: the per-shard point-in-time file: header, checksummed blocks, footer.
 //! - `seal` (feature `encryption`): AES-256-GCM sealing of AOF records and snapshot blocks,
 //!   its nonces, key check and key file.
 
 pub mod aof;
+pub mod cluster_bus;
 pub mod fuzzing;
 pub mod resp;
 #[cfg(feature = "encryption")]

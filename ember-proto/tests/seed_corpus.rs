@@ -1,7 +1,10 @@
 //! Writes the hand-made seed inputs of the `aof_replay` and `snapshot_load` fuzz corpora
 //! and of their sealed twins `aof_replay_sealed` and `snapshot_load_sealed` (sealed with
 //! the test key): small valid files, the same cut short, and the same with one bit
-//! flipped; for the sealed ones also one byte changed under a recomputed CRC. Run with
+//! flipped; for the sealed ones also one byte changed under a recomputed CRC. The
+//! `cluster_bus_decode` seeds are a stream of every bus message, plain and authenticated
+//! with the test secret, cut and flipped the same way, each message alone, a version 2
+//! header and an oversized length. Run with
 //! `cargo test -p ember-proto --test seed_corpus -- --ignored` to refresh the seeds; the
 //! fuzzer and `cargo fuzz cmin` then grow and trim the corpora around them.
 
@@ -163,4 +166,125 @@ fn seed_files_are_valid_where_whole() {
         count += 1;
     }
     assert_eq!(count, 5);
+}
+
+/// One message of each kind, as the seeds of the `cluster_bus_decode` corpus carry them.
+fn bus_messages() -> Vec<ember_proto::cluster_bus::BusMessage> {
+    use ember_proto::cluster_bus::{
+        Ack, BusMessage, Hello, MemberState, MemberUpdate, NodeAddress, NodeId, Ping, PingReq,
+        StateSync, BUS_PROTOCOL_VERSION,
+    };
+    let address = |last: u8| NodeAddress {
+        ip: std::net::IpAddr::from([127, 0, 0, last]),
+        data_port: 6379 + u16::from(last),
+        bus_port: 16379 + u16::from(last),
+    };
+    let record = |byte: u8, incarnation: u64, state: MemberState| MemberUpdate {
+        node: NodeId::from_bytes([byte; 20]),
+        address: address(byte),
+        incarnation,
+        state,
+        origin: NodeId::from_bytes([1; 20]),
+    };
+    let updates = vec![
+        record(2, 1, MemberState::Suspect),
+        record(3, 4, MemberState::Dead),
+        record(4, 0, MemberState::Left),
+    ];
+    vec![
+        BusMessage::Hello(Hello {
+            sender: NodeId::from_bytes([1; 20]),
+            address: address(1),
+            protocol_version: BUS_PROTOCOL_VERSION,
+        }),
+        BusMessage::Ping(Ping {
+            sequence: 1,
+            sender: record(1, 0, MemberState::Alive),
+            updates: updates.clone(),
+        }),
+        BusMessage::PingReq(PingReq {
+            sequence: 2,
+            sender: record(1, 0, MemberState::Alive),
+            target: NodeId::from_bytes([2; 20]),
+            target_address: address(2),
+            updates: updates.clone(),
+        }),
+        BusMessage::Ack(Ack {
+            sequence: 2,
+            sender: record(2, 2, MemberState::Alive),
+            updates: updates.clone(),
+        }),
+        BusMessage::StateSync(StateSync {
+            sender: record(1, 0, MemberState::Alive),
+            reply_wanted: true,
+            members: updates,
+        }),
+        BusMessage::Raft {
+            kind: 1,
+            body: b"append entries".to_vec(),
+        },
+    ]
+}
+
+/// Every message framed by `codec`, one after another.
+fn bus_stream(codec: &ember_proto::cluster_bus::BusCodec) -> Bytes {
+    let mut out = BytesMut::new();
+    for message in bus_messages() {
+        codec.encode(&message, &mut out).expect("within the limits");
+    }
+    out.freeze()
+}
+
+fn bus_codecs() -> [ember_proto::cluster_bus::BusCodec; 2] {
+    use ember_proto::cluster_bus::{BusCodec, BusKey, BUS_TEST_SECRET};
+    [
+        BusCodec::new(None),
+        BusCodec::new(Some(BusKey::new(BUS_TEST_SECRET))),
+    ]
+}
+
+#[test]
+#[ignore = "writes files under fuzz/corpus; run by hand to refresh the seeds"]
+fn write_cluster_bus_seeds() {
+    let [plain, keyed] = bus_codecs();
+    let stream = bus_stream(&plain);
+    let first = postcard_payload(&stream);
+    write_seeds("cluster_bus_decode", &stream, first);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/cluster_bus_decode");
+    for (name, bytes) in variants(&bus_stream(&keyed)) {
+        fs::write(dir.join(format!("seed-keyed-{name}")), bytes).expect("a writable seed");
+    }
+    for (index, message) in bus_messages().iter().enumerate() {
+        let mut out = BytesMut::new();
+        plain.encode(message, &mut out).expect("within the limits");
+        write_seed("cluster_bus_decode", &format!("message-{index}"), &out);
+    }
+    write_seed(
+        "cluster_bus_decode",
+        "version-2",
+        b"EMCB\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00",
+    );
+    write_seed(
+        "cluster_bus_decode",
+        "too-large",
+        b"EMCB\x01\x00\xff\xff\xff\x7f",
+    );
+}
+
+/// The payload of the first frame of an unauthenticated stream.
+fn postcard_payload(stream: &[u8]) -> &[u8] {
+    let header = ember_proto::cluster_bus::BUS_HEADER_BYTES;
+    let length = u32::from_le_bytes(stream[6..header].try_into().unwrap()) as usize;
+    &stream[header..header + length]
+}
+
+#[test]
+fn cluster_bus_seeds_decode_where_whole() {
+    for codec in bus_codecs() {
+        let mut stream = BytesMut::from(&bus_stream(&codec)[..]);
+        for message in bus_messages() {
+            assert_eq!(codec.decode(&mut stream), Ok(Some(message)));
+        }
+        assert!(stream.is_empty());
+    }
 }
