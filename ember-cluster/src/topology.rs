@@ -1352,7 +1352,7 @@ mod tests {
 
     #[test]
     fn the_same_commands_give_the_same_state() {
-        let commands = vec![
+        let commands = [
             meet(1),
             meet(2),
             add(1, &[(0, 8191)]),

@@ -1,0 +1,176 @@
+//! A [`RaftTransport`] over ember-net TCP, and the server loop that answers it.
+//!
+//! Frames are a u32 LE length and that many bytes of postcard, checked against
+//! [`RAFT_RPC_MAX_BYTES`] before anything is allocated. A client keeps one connection per
+//! target and sends one request at a time on it; any failure or timeout drops the
+//! connection, so a late reply can never be read as the answer to the next request, and
+//! the next RPC reconnects (turmoil's TCP has no retransmission, so a connection that saw
+//! a fault is not trusted again).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ember_net::{Conn, Env, Listener};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::network::{RaftService, RaftTransport, TransportError, RAFT_RPC_MAX_BYTES};
+use super::RaftNodeId;
+
+const FRAME_HEADER_BYTES: usize = 4;
+const _: () = assert!(RAFT_RPC_MAX_BYTES <= u32::MAX as usize);
+
+/// How long the server waits before accepting again after a failed accept.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+
+/// The client side: one cached connection per target.
+pub struct TcpTransport {
+    env: Env,
+    connections: Mutex<BTreeMap<RaftNodeId, Arc<tokio::sync::Mutex<Option<Conn>>>>>,
+}
+
+impl TcpTransport {
+    pub fn new(env: Env) -> TcpTransport {
+        TcpTransport {
+            env,
+            connections: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn slot(&self, target: RaftNodeId) -> Arc<tokio::sync::Mutex<Option<Conn>>> {
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        connections.entry(target).or_default().clone()
+    }
+}
+
+impl RaftTransport for TcpTransport {
+    async fn send(
+        &self,
+        target: RaftNodeId,
+        address: &str,
+        request: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, TransportError> {
+        let slot = self.slot(target);
+        let mut connection = slot.lock().await;
+        let exchange = exchange(&self.env, &mut connection, address, &request);
+        let result = match self.env.timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout(timeout)),
+        };
+        if result.is_err() {
+            *connection = None;
+        }
+        result
+    }
+}
+
+/// Connects if needed, writes the request and reads the reply.
+async fn exchange(
+    env: &Env,
+    connection: &mut Option<Conn>,
+    address: &str,
+    request: &[u8],
+) -> Result<Vec<u8>, TransportError> {
+    let conn = match connection {
+        Some(conn) => conn,
+        None => {
+            let addr = resolve(env, address).await?;
+            let conn = env.connect(addr).await?;
+            conn.set_nodelay(true)?;
+            connection.insert(conn)
+        }
+    };
+    write_frame(conn, request).await?;
+    read_frame(conn).await
+}
+
+/// Parses `host:port`, looking the host up through `Env` when it is not an IP address.
+async fn resolve(env: &Env, address: &str) -> Result<SocketAddr, TransportError> {
+    if let Ok(addr) = address.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bad = || TransportError::BadAddress(address.to_string());
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(env.lookup_host(host, port).await?)
+}
+
+/// Writes one length-prefixed frame.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    payload: &[u8],
+) -> Result<(), TransportError> {
+    if payload.len() > RAFT_RPC_MAX_BYTES {
+        return Err(TransportError::TooLarge(payload.len()));
+    }
+    let length =
+        u32::try_from(payload.len()).map_err(|_| TransportError::TooLarge(payload.len()))?;
+    let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
+    frame.extend_from_slice(&length.to_le_bytes());
+    frame.extend_from_slice(payload);
+    writer.write_all(&frame).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+/// Reads one length-prefixed frame, refusing a declared length over the limit before
+/// allocating for it.
+pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Vec<u8>, TransportError> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    reader.read_exact(&mut header).await?;
+    let length = u32::from_le_bytes(header) as usize;
+    if length > RAFT_RPC_MAX_BYTES {
+        return Err(TransportError::TooLarge(length));
+    }
+    let mut payload = vec![0u8; length];
+    reader.read_exact(&mut payload).await?;
+    Ok(payload)
+}
+
+/// Accepts Raft connections on `listener` and answers each request with `service`, one
+/// local task per connection, until the task running this is dropped.
+pub async fn serve_tcp(env: Env, listener: Listener, service: RaftService) {
+    loop {
+        match listener.accept().await {
+            Ok((conn, peer)) => {
+                let service = service.clone();
+                drop(env.spawn(async move {
+                    if let Err(error) = serve_connection(conn, &service).await {
+                        tracing::debug!(%peer, %error, "raft connection closed");
+                    }
+                }));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "raft listener failed to accept");
+                env.sleep(ACCEPT_RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// Answers requests on one connection until the peer closes it or sends a bad frame.
+async fn serve_connection(mut conn: Conn, service: &RaftService) -> Result<(), TransportError> {
+    conn.set_nodelay(true)?;
+    loop {
+        let request = match read_frame(&mut conn).await {
+            Ok(request) => request,
+            Err(TransportError::Unreachable(error))
+                if error.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        let reply = service.handle(&request).await;
+        write_frame(&mut conn, &reply).await?;
+    }
+}
