@@ -28,6 +28,17 @@ const WAIT_MAX: Duration = Duration::from_secs(20);
 type Trace = Arc<Mutex<Vec<String>>>;
 type Registry = Arc<Mutex<BTreeMap<u8, (TopologyRaft, TopologyHandle)>>>;
 
+/// The seeds to run: `default`, or `EMBER_RAFT_SEEDS=first..end` to search wider.
+fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
+    let Ok(text) = std::env::var("EMBER_RAFT_SEEDS") else {
+        return default;
+    };
+    let (first, end) = text
+        .split_once("..")
+        .expect("EMBER_RAFT_SEEDS is first..end");
+    first.parse().expect("a first seed")..end.parse().expect("an end seed")
+}
+
 fn host(n: u8) -> String {
     format!("node-{n}")
 }
@@ -281,7 +292,7 @@ fn run_scenario(seed: u64) -> (Vec<String>, Vec<Topology>) {
 
 #[test]
 fn three_nodes_commit_through_a_leader_partition_and_replay_per_seed() {
-    for seed in [1, 2, 3, 4] {
+    for seed in seeds(1..5) {
         let (trace, topologies) = run_scenario(seed);
         if std::env::var_os("EMBER_TRACE").is_some() {
             eprintln!("seed {seed}:\n{}", trace.join("\n"));
@@ -311,6 +322,148 @@ fn three_nodes_commit_through_a_leader_partition_and_replay_per_seed() {
             );
         }
         let (again, _) = run_scenario(seed);
+        assert_eq!(trace, again, "seed {seed} did not replay");
+    }
+}
+
+/// Phases of the crash scenario, shared between the driver and the step loop.
+const PHASE_RUNNING: u8 = 0;
+const PHASE_CRASH_REQUESTED: u8 = 1;
+const PHASE_CRASHED: u8 = 2;
+const PHASE_RESTART_REQUESTED: u8 = 3;
+const PHASE_RESTARTED: u8 = 4;
+
+type Phase = Arc<std::sync::atomic::AtomicU8>;
+
+async fn wait_phase(env: &Env, phase: &Phase, wanted: u8) {
+    while phase.load(std::sync::atomic::Ordering::SeqCst) != wanted {
+        env.sleep(POLL).await;
+    }
+}
+
+/// Commits, crashes a follower (its disk loses what was not fsynced), commits without it,
+/// restarts it from its disk, commits again and waits for it to catch up.
+async fn drive_crash(
+    seed: u64,
+    trace: Trace,
+    registry: Registry,
+    phase: Phase,
+    victim: Phase,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let env = Env::simulation(seed, "driver", SimDisk::new(seed), 1, EPOCH_MS);
+    while registry.lock().unwrap().len() < usize::from(NODES) {
+        env.sleep(POLL).await;
+    }
+    let all: Vec<u8> = (1..=NODES).collect();
+    let first = agreed_leader(&env, &registry, &all, None).await;
+    let leader = raft_of(&registry, first);
+    for n in 1..=NODES {
+        propose(&leader, meet(n)).await.unwrap();
+    }
+    propose(&leader, add_slots(1, 0, 5460)).await.unwrap();
+    let down = all.iter().copied().find(|n| *n != first).unwrap();
+    trace
+        .lock()
+        .unwrap()
+        .push(format!("{}ms crash node-{down}", elapsed_ms()));
+    victim.store(down, SeqCst);
+    phase.store(PHASE_CRASH_REQUESTED, SeqCst);
+    wait_phase(&env, &phase, PHASE_CRASHED).await;
+    registry.lock().unwrap().remove(&down);
+    propose(&leader, add_slots(2, 5461, 10922)).await.unwrap();
+    phase.store(PHASE_RESTART_REQUESTED, SeqCst);
+    wait_phase(&env, &phase, PHASE_RESTARTED).await;
+    while registry.lock().unwrap().len() < usize::from(NODES) {
+        env.sleep(POLL).await;
+    }
+    trace
+        .lock()
+        .unwrap()
+        .push(format!("{}ms restarted node-{down}", elapsed_ms()));
+    propose(&leader, add_slots(3, 10923, 16383)).await.unwrap();
+    wait_converged(&env, &registry, &leader).await;
+    Ok(())
+}
+
+fn run_crash_scenario(seed: u64) -> (Vec<String>, Vec<Topology>) {
+    use rand::SeedableRng;
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut sim = turmoil::Builder::new()
+        .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
+        .rng_seed(seed)
+        .simulation_duration(Duration::from_secs(120))
+        .build();
+    let disk = SimDisk::new(seed);
+    let trace: Trace = Arc::default();
+    let registry: Registry = Arc::default();
+    let (phase, victim): (Phase, Phase) = (Arc::default(), Arc::default());
+    for n in 1..=NODES {
+        let (disk, trace, registry) = (disk.clone(), trace.clone(), registry.clone());
+        sim.host(host(n), move || {
+            run_node(n, seed, disk.clone(), trace.clone(), registry.clone())
+        });
+    }
+    let driver = drive_crash(
+        seed,
+        trace.clone(),
+        registry.clone(),
+        phase.clone(),
+        victim.clone(),
+    );
+    sim.client("driver", driver);
+    let mut crash_rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    // Bounded by the simulation duration, after which step fails.
+    loop {
+        let finished = sim.step().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let down = host(victim.load(SeqCst));
+        match phase.load(SeqCst) {
+            PHASE_CRASH_REQUESTED => {
+                sim.crash(down.as_str());
+                disk.crash(&down, &mut crash_rng);
+                phase.store(PHASE_CRASHED, SeqCst);
+            }
+            PHASE_RESTART_REQUESTED => {
+                sim.bounce(down.as_str());
+                phase.store(PHASE_RESTARTED, SeqCst);
+            }
+            PHASE_RUNNING | PHASE_CRASHED | PHASE_RESTARTED => {}
+            other => unreachable!("phase {other}"),
+        }
+        if finished {
+            break;
+        }
+    }
+    let topologies = registry
+        .lock()
+        .unwrap()
+        .values()
+        .map(|(_, handle)| (*handle.current()).clone())
+        .collect();
+    let trace = trace.lock().unwrap().clone();
+    (trace, topologies)
+}
+
+#[test]
+fn a_crashed_follower_recovers_its_log_from_disk_and_catches_up() {
+    for seed in seeds(11..14) {
+        let (trace, topologies) = run_crash_scenario(seed);
+        if std::env::var_os("EMBER_TRACE").is_some() {
+            eprintln!("seed {seed}:\n{}", trace.join("\n"));
+        }
+        assert_eq!(topologies.len(), usize::from(NODES));
+        assert_eq!(topologies[0].slots_assigned(), 16384, "seed {seed}");
+        for other in &topologies[1..] {
+            assert_eq!(other, &topologies[0], "seed {seed}: nodes disagree");
+        }
+        let crash_at = trace.iter().position(|l| l.contains(" crash ")).unwrap();
+        let crashed = trace[crash_at].split_once("crash ").unwrap().1;
+        // The restarted node applied its recovered entries again, from its own log.
+        let reapplied = trace[crash_at..]
+            .iter()
+            .any(|l| l.contains(&format!("{crashed} applied")) && l.contains("Meet"));
+        assert!(reapplied, "seed {seed}: {trace:#?}");
+        let (again, _) = run_crash_scenario(seed);
         assert_eq!(trace, again, "seed {seed} did not replay");
     }
 }

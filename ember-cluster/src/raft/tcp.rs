@@ -2,9 +2,10 @@
 //!
 //! Frames are a u32 LE length and that many bytes of postcard, checked against
 //! [`RAFT_RPC_MAX_BYTES`] before anything is allocated. A client keeps one connection per
-//! target and sends one request at a time on it; any failure or timeout drops the
-//! connection, so a late reply can never be read as the answer to the next request, and
-//! the next RPC reconnects (turmoil's TCP has no retransmission, so a connection that saw
+//! target and sends one request at a time on it; any failure, timeout or cancellation
+//! drops the connection, so a late reply can never be read as the answer to the next
+//! request (that once made a leader count a follower's stale success as an ack of newer
+//! entries), and the next RPC reconnects (turmoil's TCP has no retransmission, so a connection that saw
 //! a fault is not trusted again).
 
 use std::collections::BTreeMap;
@@ -57,37 +58,43 @@ impl RaftTransport for TcpTransport {
         timeout: Duration,
     ) -> Result<Vec<u8>, TransportError> {
         let slot = self.slot(target);
-        let mut connection = slot.lock().await;
-        let exchange = exchange(&self.env, &mut connection, address, &request);
-        let result = match self.env.timeout(timeout, exchange).await {
-            Ok(result) => result,
+        let mut cached = slot.lock().await;
+        // The connection is taken out for the exchange and put back only after a whole
+        // reply: if this future is dropped halfway (openraft cancels RPCs), the connection
+        // goes with it, so a reply still in flight can never answer the next request.
+        let connection = cached.take();
+        let exchange = exchange(&self.env, connection, address, &request);
+        match self.env.timeout(timeout, exchange).await {
+            Ok(Ok((conn, reply))) => {
+                *cached = Some(conn);
+                Ok(reply)
+            }
+            Ok(Err(error)) => Err(error),
             Err(_) => Err(TransportError::Timeout(timeout)),
-        };
-        if result.is_err() {
-            *connection = None;
         }
-        result
     }
 }
 
-/// Connects if needed, writes the request and reads the reply.
+/// Connects if needed, writes the request and reads the reply; returns the connection
+/// for reuse with the reply.
 async fn exchange(
     env: &Env,
-    connection: &mut Option<Conn>,
+    connection: Option<Conn>,
     address: &str,
     request: &[u8],
-) -> Result<Vec<u8>, TransportError> {
-    let conn = match connection {
+) -> Result<(Conn, Vec<u8>), TransportError> {
+    let mut conn = match connection {
         Some(conn) => conn,
         None => {
             let addr = resolve(env, address).await?;
             let conn = env.connect(addr).await?;
             conn.set_nodelay(true)?;
-            connection.insert(conn)
+            conn
         }
     };
-    write_frame(conn, request).await?;
-    read_frame(conn).await
+    write_frame(&mut conn, request).await?;
+    let reply = read_frame(&mut conn).await?;
+    Ok((conn, reply))
 }
 
 /// Parses `host:port`, looking the host up through `Env` when it is not an IP address.
