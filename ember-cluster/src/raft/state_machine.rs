@@ -326,3 +326,149 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{NodeAddress, NodeName, SlotRange};
+    use ember_net::SimDisk;
+    use openraft::{CommittedLeaderId, RaftSnapshotBuilder};
+    use std::io::Read;
+
+    fn run<F: std::future::Future<Output = ()>>(disk: &SimDisk, test: impl FnOnce(Env) -> F) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(test(Env::simulation(3, "node-a", disk.clone(), 1, 0)));
+    }
+
+    fn entry(index: u64, command: TopologyCommand) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(command),
+        }
+    }
+
+    fn commands() -> Vec<TopologyCommand> {
+        let name = NodeName::from_bytes([7; 20]);
+        vec![
+            TopologyCommand::Meet(NodeAddress {
+                name,
+                ip: [10, 0, 0, 7].into(),
+                port: 6379,
+                bus_port: 16379,
+            }),
+            TopologyCommand::AddSlots {
+                node: name,
+                ranges: vec![SlotRange::new(0, 99)],
+            },
+            TopologyCommand::AddSlots {
+                node: name,
+                ranges: vec![SlotRange::single(5)],
+            },
+        ]
+    }
+
+    #[test]
+    fn applies_in_order_reports_results_and_calls_the_hook() {
+        let disk = SimDisk::new(1);
+        run(&disk, |env| async move {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let record = seen.clone();
+            let hook: ApplyHook =
+                Arc::new(move |applied| record.lock().unwrap().push(applied.clone()));
+            let dir = Path::new("/data/raft");
+            let mut machine = StateMachine::open(env, dir, Some(hook)).await.unwrap();
+            let handle = machine.handle();
+            let entries: Vec<_> = commands()
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| entry(i as u64 + 1, c))
+                .collect();
+            let results = machine.apply(entries).await.unwrap();
+            assert_eq!(results[1], Ok(Applied::SlotsAdded { count: 100 }));
+            assert_eq!(results[2], Err(crate::topology::TopologyError::SlotBusy(5)));
+            assert_eq!(handle.current().slots_assigned(), 100);
+            assert_eq!(seen.lock().unwrap().len(), 3);
+            let (applied, _) = machine.applied_state().await.unwrap();
+            assert_eq!(applied.map(|id| id.index), Some(3));
+        });
+    }
+
+    #[test]
+    fn a_built_snapshot_survives_restart_and_installs_elsewhere() {
+        let disk = SimDisk::new(2);
+        let dir = Path::new("/data/raft");
+        run(&disk, |env| async move {
+            let mut machine = StateMachine::open(env, dir, None).await.unwrap();
+            let entries: Vec<_> = commands()
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| entry(i as u64 + 1, c))
+                .collect();
+            machine.apply(entries).await.unwrap();
+            let mut builder = machine.get_snapshot_builder().await;
+            let snapshot = builder.build_snapshot().await.unwrap();
+            assert_eq!(snapshot.meta.last_log_id.map(|id| id.index), Some(3));
+            let current = machine.get_current_snapshot().await.unwrap().unwrap();
+            assert_eq!(current.meta, snapshot.meta);
+        });
+        // A crash keeps the snapshot: it was fsynced and its rename synced.
+        disk.crash(
+            "node-a",
+            &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(2),
+        );
+        run(&disk, |env| async move {
+            let mut machine = StateMachine::open(env.clone(), dir, None).await.unwrap();
+            let (applied, _) = machine.applied_state().await.unwrap();
+            assert_eq!(applied.map(|id| id.index), Some(3));
+            assert_eq!(machine.handle().current().slots_assigned(), 100);
+            let mut snapshot = machine.get_current_snapshot().await.unwrap().unwrap();
+            let mut data = Vec::new();
+            snapshot.snapshot.read_to_end(&mut data).unwrap();
+
+            // Another node installs it.
+            let other = Path::new("/data/other");
+            let mut follower = StateMachine::open(env.clone(), other, None).await.unwrap();
+            follower
+                .install_snapshot(&snapshot.meta, Box::new(Cursor::new(data)))
+                .await
+                .unwrap();
+            assert_eq!(*follower.handle().current(), *machine.handle().current());
+            // Bytes that are not a topology are refused and change nothing.
+            let bad = follower
+                .install_snapshot(&snapshot.meta, Box::new(Cursor::new(vec![1, 2, 3])))
+                .await;
+            assert!(bad.is_err());
+            assert_eq!(follower.handle().current().slots_assigned(), 100);
+        });
+    }
+
+    #[test]
+    fn a_damaged_snapshot_file_is_an_error() {
+        let disk = SimDisk::new(3);
+        let dir = Path::new("/data/raft");
+        run(&disk, |env| async move {
+            let mut machine = StateMachine::open(env.clone(), dir, None).await.unwrap();
+            machine
+                .get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap();
+            let path = dir.join(SNAPSHOT_FILE_NAME);
+            let mut data = env.read(&path).await.unwrap();
+            let last = data.len() - 1;
+            data[last] ^= 0x55;
+            env.write_new(&path, &data)
+                .await
+                .unwrap()
+                .fsync()
+                .await
+                .unwrap();
+            let error = StateMachine::open(env, dir, None).await.err().unwrap();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        });
+    }
+}

@@ -181,3 +181,54 @@ async fn serve_connection(mut conn: Conn, service: &RaftService) -> Result<(), T
         write_frame(&mut conn, &reply).await?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_oversized_lengths_are_refused_before_allocating() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut buffer = Vec::new();
+            write_frame(&mut buffer, b"vote").await.unwrap();
+            assert_eq!(&buffer[..4], &4u32.to_le_bytes());
+            assert_eq!(read_frame(&mut buffer.as_slice()).await.unwrap(), b"vote");
+
+            let huge = (RAFT_RPC_MAX_BYTES as u32 + 1).to_le_bytes();
+            let error = read_frame(&mut huge.as_slice()).await.unwrap_err();
+            assert!(matches!(error, TransportError::TooLarge(_)), "{error}");
+
+            // A frame cut short is an error, not a short read.
+            let error = read_frame(&mut &buffer[..6]).await.unwrap_err();
+            assert!(matches!(error, TransportError::Unreachable(_)), "{error}");
+        });
+    }
+
+    #[test]
+    fn addresses_resolve_or_are_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let env = Env::production(Some(1));
+        runtime.block_on(async {
+            let addr = resolve(&env, "127.0.0.1:7000").await.unwrap();
+            assert_eq!(addr.port(), 7000);
+            assert!(matches!(
+                resolve(&env, "no-port").await,
+                Err(TransportError::BadAddress(_))
+            ));
+            assert!(matches!(
+                resolve(&env, ":70").await,
+                Err(TransportError::BadAddress(_))
+            ));
+            assert!(matches!(
+                resolve(&env, "h:99999").await,
+                Err(TransportError::BadAddress(_))
+            ));
+        });
+    }
+}
