@@ -53,7 +53,8 @@ openraft::declare_raft_types!(
 pub type TopologyRaft = openraft::Raft<TypeConfig>;
 
 /// Timings for the topology group: elections within a second or so, heartbeats well
-/// inside the election timeout, and a snapshot every few thousand entries.
+/// inside the election timeout, a snapshot every few thousand entries, and batches and
+/// snapshot chunks that fit one RPC frame.
 pub fn default_config() -> Arc<openraft::Config> {
     let config = openraft::Config {
         cluster_name: "ember-topology".to_string(),
@@ -63,9 +64,15 @@ pub fn default_config() -> Arc<openraft::Config> {
         install_snapshot_timeout: 2_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(5_000),
         max_in_snapshot_log_to_keep: 500,
+        max_payload_entries: 8,
+        snapshot_max_chunk_size: 1 << 20,
         ..Default::default()
     };
     assert!(config.heartbeat_interval * 3 <= config.election_timeout_min);
+    // An AppendEntries batch of whole log records, or one snapshot chunk, fits one frame.
+    let batch_max_bytes = config.max_payload_entries as usize * log_store::LOG_RECORD_MAX_BYTES;
+    assert!(batch_max_bytes < network::RAFT_RPC_MAX_BYTES);
+    assert!((config.snapshot_max_chunk_size as usize) < network::RAFT_RPC_MAX_BYTES);
     // validate() only fails on inconsistent timings, which the assertion above rules out.
     Arc::new(config.validate().expect("a valid Raft config"))
 }
