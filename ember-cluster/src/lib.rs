@@ -3,5 +3,11 @@
 //! Module map:
 //! - `swim`: SWIM membership and failure detection (probes, indirect probes, Lifeguard
 //!   suspicion, piggybacked dissemination, joins, leaves) as a sans-IO state machine.
+//! - `topology`: the replicated state (nodes, slot owners, migrations, epochs) and the
+//!   commands that change it, pure and deterministic.
+//! - `raft`: openraft wiring that commits topology commands: type config, a seeded runtime,
+//!   log and state-machine storage through Env files, and the network over a transport.
 
+pub mod raft;
 pub mod swim;
+pub mod topology;
