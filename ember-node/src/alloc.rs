@@ -10,6 +10,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 const STRIPES: usize = 16;
+/// mimalloc aligns every block to this already; asking for it through the aligned entry
+/// points would send allocations down a slower path that over-allocates.
+const NATURAL_ALIGN: usize = 16;
 
 #[repr(align(64))]
 struct Stripe(AtomicIsize);
@@ -41,7 +44,11 @@ pub struct Counting;
 // the blocks' sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = libmimalloc_sys::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8;
+        let pointer = if natural(&layout) {
+            libmimalloc_sys::mi_malloc(layout.size())
+        } else {
+            libmimalloc_sys::mi_malloc_aligned(layout.size(), layout.align())
+        } as *mut u8;
         if !pointer.is_null() {
             let size = libmimalloc_sys::mi_usable_size(pointer as *const _);
             stripe().fetch_add(size as isize, Ordering::Relaxed);
@@ -50,7 +57,11 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let pointer = libmimalloc_sys::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8;
+        let pointer = if natural(&layout) {
+            libmimalloc_sys::mi_zalloc(layout.size())
+        } else {
+            libmimalloc_sys::mi_zalloc_aligned(layout.size(), layout.align())
+        } as *mut u8;
         if !pointer.is_null() {
             let size = libmimalloc_sys::mi_usable_size(pointer as *const _);
             stripe().fetch_add(size as isize, Ordering::Relaxed);
@@ -61,7 +72,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         let size = libmimalloc_sys::mi_usable_size(pointer as *const _);
         stripe().fetch_sub(size as isize, Ordering::Relaxed);
-        libmimalloc_sys::mi_free_size_aligned(pointer as *mut _, layout.size(), layout.align());
+        libmimalloc_sys::mi_free(pointer as *mut _);
     }
 
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -76,9 +87,35 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Marks the counting allocator as the process's (called once by `ember-server`'s main).
-pub fn mark_installed() {
+fn natural(layout: &Layout) -> bool {
+    layout.align() <= NATURAL_ALIGN && layout.align() <= layout.size()
+}
+
+/// Marks the counting allocator as the process's (called once, first thing, by
+/// `ember-server`'s main).
+pub fn install() {
     INSTALLED.store(true, Ordering::Relaxed);
+}
+
+/// mimalloc reads its options when the process starts, before `main`, and by then its
+/// first arena is committed up front, which costs an idle server about 10 MB of RSS. So
+/// unless the option is already set, this sets it (arenas committed as they are used) and
+/// execs the same binary again, keeping the process id. If the exec fails, the server runs
+/// on as it is.
+pub fn tune_and_restart() {
+    use std::os::unix::process::CommandExt;
+    const OPTION: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+    if std::env::var_os(OPTION).is_some() {
+        return;
+    }
+    let Ok(binary) = std::env::current_exe() else {
+        return;
+    };
+    let error = std::process::Command::new(binary)
+        .args(std::env::args_os().skip(1))
+        .env(OPTION, "0")
+        .exec();
+    eprintln!("ember: could not restart with {OPTION}=0 ({error}); running on");
 }
 
 /// Bytes allocated and not yet freed, process-wide; `None` without the counting allocator.

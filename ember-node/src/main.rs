@@ -7,7 +7,8 @@ use ember_node::ServerConfig;
 static ALLOCATOR: ember_node::alloc::Counting = ember_node::alloc::Counting;
 
 fn main() {
-    ember_node::alloc::mark_installed();
+    ember_node::alloc::install();
+    ember_node::alloc::tune_and_restart();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

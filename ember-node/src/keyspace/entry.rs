@@ -495,11 +495,14 @@ fn fits_inline(value: &Value) -> bool {
     matches!(value, Value::Str(bytes) | Value::Text(bytes, _) if bytes.len() <= INLINE_STRING_MAX)
 }
 
-/// The size the allocator (mimalloc) really hands out for a request of `size` bytes: steps
-/// of 8 up to 64, then four classes per power of two.
+/// The size the allocator (mimalloc) really hands out for a request of `size` bytes: 8,
+/// then steps of 16 up to 64, then four classes per power of two.
 pub fn allocation_class(size: usize) -> usize {
+    if size <= 8 {
+        return 8;
+    }
     if size <= 64 {
-        return size.max(8).div_ceil(8) * 8;
+        return size.div_ceil(16) * 16;
     }
     let power = usize::BITS - 1 - (size - 1).leading_zeros();
     let step = 1usize << (power - 2);
@@ -531,7 +534,7 @@ mod tests {
         assert_eq!(e.expire_at(), None);
         assert!(e.free().is_none());
         let t = entry(b"key:0000000001", Value::string(&[7u8; 16]), Some(99));
-        assert_eq!(t.allocated_bytes(), 56);
+        assert_eq!(t.allocated_bytes(), 64);
         assert_eq!(t.expire_at(), Some(99));
         t.set_ttl_slot(77);
         assert_eq!(t.ttl_slot(), 77);
@@ -581,8 +584,9 @@ mod tests {
     #[test]
     fn allocation_classes_follow_mimalloc_bins() {
         assert_eq!(allocation_class(1), 8);
+        assert_eq!(allocation_class(24), 32);
         assert_eq!(allocation_class(44), 48);
-        assert_eq!(allocation_class(56), 56);
+        assert_eq!(allocation_class(56), 64);
         assert_eq!(allocation_class(65), 80);
         assert_eq!(allocation_class(129), 160);
         assert_eq!(allocation_class(1024), 1024);
