@@ -69,7 +69,7 @@ unsafe impl GlobalAlloc for Counting {
         pointer
     }
 
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+    unsafe fn dealloc(&self, pointer: *mut u8, _layout: Layout) {
         let size = libmimalloc_sys::mi_usable_size(pointer as *const _);
         stripe().fetch_sub(size as isize, Ordering::Relaxed);
         libmimalloc_sys::mi_free(pointer as *mut _);
