@@ -203,7 +203,7 @@ def main():
     ember = sys.argv[1] if len(sys.argv) > 1 else build_ember()
     requests = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
     version = subprocess.run(["redis-server", "--version"], capture_output=True,
-                             text=True).stdout.split()[2]
+                             text=True).stdout.split()[2].removeprefix("v=")
     print(f"# ember vs redis-server {version}, {time.strftime('%Y-%m-%d')}, "
           f"{os.cpu_count()} cores, {requests} requests per cell, best of {ROUNDS}\n")
     for pinned in (False, True):
