@@ -4,9 +4,10 @@
 //!   stop-the-world rehash and the load stays near one entry per bucket instead of swinging
 //!   between full and half empty as a doubling table does. The bucket directory is a list of
 //!   fixed-size segments, so growing never copies it.
-//! - Chains are intrusive (each entry's `next` link), and every link carries the top 16
-//!   bits of the hash of the entry it points to: a lookup dereferences only entries whose
-//!   tag matches, about one per hit and almost none per miss.
+//! - Chains are intrusive (each entry's `next` link), and every link carries 15 bits of the
+//!   hash of the entry it points to and whether that entry has a successor: a lookup
+//!   dereferences only entries whose tag matches or that it must pass, about one per hit
+//!   and, at the table's load of about one entry per bucket, almost none per miss.
 //! - SCAN walks a virtual table of 2^k buckets in reverse-binary cursor order (an unsplit
 //!   bucket is visited once per virtual bucket it stands for, filtered by hash), so a cursor
 //!   never misses an entry present for the whole scan while the table grows or shrinks.
@@ -27,6 +28,16 @@ const LEVEL_MIN: u32 = 2;
 const MERGES_PER_REMOVAL: usize = 4;
 const TAG_SHIFT: u32 = 48;
 const POINTER_MASK: u64 = (1 << TAG_SHIFT) - 1;
+/// Set in a link when the entry it points to has a successor in the chain.
+const MORE: u64 = 1 << 63;
+const TAG_MASK: u64 = !POINTER_MASK & !MORE;
+
+/// A link to `entry` (whose hash is `hash`), followed in its chain by `next` (a link or 0).
+fn link_to(entry: Entry, hash: u64, next: u64) -> u64 {
+    entry.set_next(next);
+    let more = if next == 0 { 0 } else { MORE };
+    tagged(entry, hash) | more
+}
 
 fn tagged(entry: Entry, hash: u64) -> u64 {
     let pointer = entry.as_ptr() as u64;
@@ -35,7 +46,7 @@ fn tagged(entry: Entry, hash: u64) -> u64 {
         0,
         "user-space pointers fit in 48 bits"
     );
-    pointer | (hash >> TAG_SHIFT) << TAG_SHIFT
+    pointer | (hash & TAG_MASK)
 }
 
 fn untag(link: u64) -> Entry {
@@ -44,7 +55,7 @@ fn untag(link: u64) -> Entry {
 }
 
 fn tag_matches(link: u64, hash: u64) -> bool {
-    link >> TAG_SHIFT == hash >> TAG_SHIFT
+    link & TAG_MASK == hash & TAG_MASK
 }
 
 /// A vector stored in fixed-size segments: growing never copies, and the spare room is at
@@ -166,11 +177,16 @@ impl KeyTable {
         let hash = self.hash(key);
         let mut link = self.buckets.get(self.bucket_of(hash));
         while link != 0 {
-            let entry = untag(link);
-            if tag_matches(link, hash) && entry.key() == key {
-                return Some(entry);
+            if tag_matches(link, hash) {
+                let entry = untag(link);
+                if entry.key() == key {
+                    return Some(entry);
+                }
             }
-            link = entry.next();
+            if link & MORE == 0 {
+                return None;
+            }
+            link = untag(link).next();
         }
         None
     }
@@ -180,8 +196,7 @@ impl KeyTable {
         debug_assert!(self.get(entry.key()).is_none());
         let hash = self.hash(entry.key());
         let slot = self.buckets.get_mut(self.bucket_of(hash));
-        entry.set_next(*slot);
-        *slot = tagged(entry, hash);
+        *slot = link_to(entry, hash, *slot);
         self.len += 1;
         if entry.has_ttl() {
             self.ttl_push(entry);
@@ -246,9 +261,8 @@ impl KeyTable {
         // SAFETY: as in `link_of`; the key is present, so the link points at `old`.
         let value = unsafe { *link };
         assert_eq!(untag(value), old, "replace finds the entry it replaces");
-        new.set_next(old.next());
         // SAFETY: as above.
-        unsafe { *link = tagged(new, hash) };
+        unsafe { *link = link_to(new, hash, old.next()) };
         match (old.has_ttl(), new.has_ttl()) {
             (true, true) => {
                 let slot = old.ttl_slot();
@@ -298,8 +312,7 @@ impl KeyTable {
             } else {
                 &mut stay
             };
-            entry.set_next(*target);
-            *target = tagged(entry, hash);
+            *target = link_to(entry, hash, *target);
         }
         *self.buckets.get_mut(source) = stay;
         *self.buckets.get_mut(source + half) = moved;
@@ -325,9 +338,10 @@ impl KeyTable {
             let entry = untag(link);
             let next = entry.next();
             let slot = self.buckets.get_mut(target);
+            // A link's tag is its entry's own, so the moved link keeps it.
             entry.set_next(*slot);
-            // A link's tag is its entry's own: moving the link keeps it right.
-            *slot = link;
+            let more = if *slot == 0 { 0 } else { MORE };
+            *slot = (link & !MORE) | more;
             link = next;
         }
         self.buckets.truncate(self.bucket_count());
