@@ -21,7 +21,7 @@ use crate::cmd::table::{flag, Handler, Route};
 use crate::cmd::transaction::Queued;
 use crate::cmd::{lookup, simple, CmdError, CommandSpec, Session, SessionCtx};
 use crate::keyspace::blocking::Waiter;
-use crate::keyspace::Store;
+use crate::keyspace::{Prefetch, Store};
 use crate::limits::{
     PIPELINE_BATCH_MAX, QUERY_BUFFER_MAX_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_FLUSH_BYTES,
 };
@@ -67,6 +67,11 @@ impl From<Frame> for Replies {
 
 /// Commands kept out of the slow log: their arguments carry passwords.
 const UNLOGGED: &[&str] = &["auth", "hello"];
+
+/// How many pipelined commands ahead a key's bucket, and then its entry, are fetched into
+/// the cache: far enough for memory to answer before the command runs.
+const PREFETCH_BUCKET_AHEAD: usize = 4;
+const PREFETCH_ENTRY_AHEAD: usize = 2;
 
 /// What a RESP2 connection may run while subscribed.
 const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
@@ -243,21 +248,60 @@ impl Connection {
             bulk_len_max_bytes: self.local.shared.config.proto_max_bulk_len(),
             ..Limits::default()
         };
+        // Input a blocked command stashed is appended while a round runs; it makes another.
+        loop {
+            let done = self.execute_round(session, input, output, &limits).await?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Parses and runs what `input` holds; true when nothing more was there to parse.
+    async fn execute_round(
+        &mut self,
+        session: &mut Session,
+        input: &mut BytesMut,
+        output: &mut BytesMut,
+        limits: &Limits,
+    ) -> Result<bool, String> {
         let mut batch = Batch::default();
-        for _ in 0..PIPELINE_BATCH_MAX.max(input.len()) {
-            let argv = match decode_request(input, &limits) {
-                Ok(Some(argv)) => argv,
+        // Everything that arrived is parsed first, so the keys of the commands a few places
+        // ahead can be fetched into the cache while earlier ones run.
+        let mut requests = Vec::new();
+        let mut malformed = None;
+        while requests.len() < PIPELINE_BATCH_MAX {
+            match decode_request(input, limits) {
+                Ok(Some(argv)) if argv.is_empty() => {}
+                Ok(Some(argv)) => requests.push(argv),
                 Ok(None) => break,
                 Err(error) => {
-                    self.finish_batch(session, &mut batch, output).await;
-                    let line = format!("-ERR Protocol error: {error}\r\n");
-                    output.extend_from_slice(line.as_bytes());
-                    return Err(format!("protocol error: {error}"));
+                    malformed = Some(error);
+                    break;
                 }
-            };
-            if argv.is_empty() {
-                continue;
             }
+        }
+        if requests.is_empty() && malformed.is_none() {
+            return Ok(true);
+        }
+        let mut requests: Vec<Option<Vec<Bytes>>> = requests.into_iter().map(Some).collect();
+        for index in 0..PREFETCH_BUCKET_AHEAD {
+            self.prefetch(session, &requests, index, Prefetch::Bucket);
+        }
+        for index in 0..requests.len() {
+            self.prefetch(
+                session,
+                &requests,
+                index + PREFETCH_BUCKET_AHEAD,
+                Prefetch::Bucket,
+            );
+            self.prefetch(
+                session,
+                &requests,
+                index + PREFETCH_ENTRY_AHEAD,
+                Prefetch::Entry,
+            );
+            let argv = requests[index].take().expect("each request runs once");
             let argv = match self.try_batch(session, argv, &mut batch) {
                 None => continue,
                 Some(argv) => argv,
@@ -285,7 +329,35 @@ impl Connection {
             }
         }
         self.finish_batch(session, &mut batch, output).await;
-        Ok(())
+        if let Some(error) = malformed {
+            let line = format!("-ERR Protocol error: {error}\r\n");
+            output.extend_from_slice(line.as_bytes());
+            return Err(format!("protocol error: {error}"));
+        }
+        Ok(false)
+    }
+
+    /// Warms the cache for the key of the `index`th request, if it has one on this shard
+    /// and the store is here (a guess: the first argument after the name; a wrong guess
+    /// only wastes a prefetch).
+    fn prefetch(
+        &self,
+        session: &Session,
+        requests: &[Option<Vec<Bytes>>],
+        index: usize,
+        stage: Prefetch,
+    ) {
+        let Some(Some(argv)) = requests.get(index) else {
+            return;
+        };
+        let Some(key) = argv.get(1) else {
+            return;
+        };
+        if shard_of_key(key, self.local.shared.shard_count) != self.local.id {
+            return;
+        }
+        self.local
+            .with_store(|store| store.prefetch(session.db, key, stage));
     }
 
     /// A pipelined data command with all its keys on one shard joins the batch: run now if

@@ -11,6 +11,7 @@
 
 pub mod alloc;
 pub mod clients;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod conn;

@@ -177,6 +177,13 @@ impl ShardLocal {
         *self.store.borrow_mut().take().expect("the store is here")
     }
 
+    /// Runs `f` on this shard's store if it is here now (not lent out).
+    pub fn with_store(&self, f: impl FnOnce(&Store)) {
+        if let Some(store) = self.store.borrow().as_deref() {
+            f(store);
+        }
+    }
+
     /// Takes this shard's store if it is here now.
     pub fn try_acquire(&self) -> Option<Box<Store>> {
         self.store.borrow_mut().take()

@@ -58,6 +58,17 @@ fn tag_matches(link: u64, hash: u64) -> bool {
     link & TAG_MASK == hash & TAG_MASK
 }
 
+/// A hint to the CPU to load the cache line at `address`; never faults, whatever it is.
+fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it does not dereference the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(address as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 /// A vector stored in fixed-size segments: growing never copies, and the spare room is at
 /// most one segment.
 struct Segments {
@@ -166,6 +177,30 @@ impl KeyTable {
             hash as usize & ((1 << (self.level + 1)) - 1)
         } else {
             low
+        }
+    }
+
+    /// Starts loading `key`'s bucket into the cache, for a lookup soon after (a pipeline's
+    /// next commands): the lookup then finds it there instead of waiting on memory.
+    pub fn prefetch_bucket(&self, key: &[u8]) {
+        if self.len == 0 {
+            return;
+        }
+        let index = self.bucket_of(self.hash(key));
+        if let Some(segment) = self.buckets.segments.get(index / SEGMENT_SLOTS) {
+            prefetch(&segment[index % SEGMENT_SLOTS] as *const u64 as *const u8);
+        }
+    }
+
+    /// Starts loading the first entry of `key`'s bucket (whose slot `prefetch_bucket` asked
+    /// for earlier) into the cache.
+    pub fn prefetch_entry(&self, key: &[u8]) {
+        if self.len == 0 {
+            return;
+        }
+        let link = self.buckets.get(self.bucket_of(self.hash(key)));
+        if link != 0 {
+            prefetch((link & POINTER_MASK) as *const u8);
         }
     }
 

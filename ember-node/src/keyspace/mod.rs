@@ -121,6 +121,13 @@ pub struct ExpireCycle {
     pub expired: usize,
 }
 
+/// The two steps of `Store::prefetch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    Bucket,
+    Entry,
+}
+
 /// A write was refused: memory is over maxmemory and nothing can be evicted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfMemory;
@@ -185,6 +192,16 @@ impl Store {
             self.stats.expired_keys += 1;
         }
         due
+    }
+
+    /// Warms the cache for a lookup of `key` soon: `Bucket` loads its bucket's slot, then
+    /// (some commands later, once that has arrived) `Entry` loads the entry it points to.
+    pub fn prefetch(&self, db: usize, key: &[u8], stage: Prefetch) {
+        let table = &self.dbs[db].keys;
+        match stage {
+            Prefetch::Bucket => table.prefetch_bucket(key),
+            Prefetch::Entry => table.prefetch_entry(key),
+        }
     }
 
     /// The live entry for `key`, after lazy expiry.
