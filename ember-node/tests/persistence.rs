@@ -51,11 +51,19 @@ fn acknowledged_writes_survive_kill(during: Option<&str>) {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicI64::new(0));
     let thread = writer(&server, stop.clone(), acked.clone());
-    std::thread::sleep(Duration::from_millis(300));
+    // Until the writer is well going: every write waits for an fsync, slow on a busy disk.
+    let wait_for_writes = |at_least: i64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while acked.load(Ordering::Relaxed) < at_least && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for_writes(60);
     if let Some(command) = during {
         let mut c = server.client();
         let _: String = cmd(command).query(&mut c).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        let before = acked.load(Ordering::Relaxed);
+        wait_for_writes(before + 60);
     }
     server.kill();
     stop.store(true, Ordering::Relaxed);
