@@ -313,6 +313,7 @@ impl RuntimeConfig {
         evict::Settings {
             policy: self.maxmemory_policy(),
             budget_bytes: self.maxmemory().div_ceil(shard_count.max(1)),
+            overhead_bytes: 0,
             samples: self.maxmemory_samples.load(Ordering::Relaxed) as usize,
             lfu_log_factor: self.lfu_log_factor.load(Ordering::Relaxed),
             lfu_decay_minutes: self.lfu_decay_time.load(Ordering::Relaxed),

@@ -21,6 +21,8 @@ use crate::shard::{self, ShardMsg, ShardPeer};
 #[derive(Default)]
 pub struct ShardCounters {
     pub commands: AtomicU64,
+    /// The shard's keys, values and tables, as of its last command under a memory limit.
+    pub dataset_bytes: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
 }

@@ -17,6 +17,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,7 +63,10 @@ impl DataRequest {
     /// Runs the handler over `stores` and turns its error into an error reply.
     pub fn run(&self, shared: &Shared, stores: &mut [&mut Store], now_ms: u64) -> Outcome {
         let tracking = stores.len() > 1;
-        let eviction = shared.config.eviction(shared.shard_count);
+        let mut eviction = shared.config.eviction(shared.shard_count);
+        if eviction.budget_bytes > 0 {
+            eviction.overhead_bytes = overhead_share(shared);
+        }
         let mut out_of_memory = false;
         for store in stores.iter_mut() {
             store.journal.set_tracking(tracking);
@@ -70,6 +74,9 @@ impl DataRequest {
             store.set_eviction(eviction);
             if eviction.budget_bytes > 0 {
                 out_of_memory |= store.evict(now_ms).is_err();
+                shared.stats.shards[store.id]
+                    .dataset_bytes
+                    .store(store.memory_bytes() as u64, Ordering::Relaxed);
                 // Evictions are logged as DELs of their own, ahead of the command.
                 crate::persist::log::hand_over(shared, store);
             }
@@ -92,6 +99,22 @@ impl DataRequest {
             Err(error) => Outcome::Reply(error.to_frame()),
         }
     }
+}
+
+/// One shard's share of what the process allocated beyond the shards' datasets (0 where
+/// the counting allocator is not installed, as in the simulator, which keeps eviction
+/// there a function of the keys alone).
+fn overhead_share(shared: &Shared) -> usize {
+    let Some(total) = crate::alloc::allocated_bytes() else {
+        return 0;
+    };
+    let datasets: u64 = shared
+        .stats
+        .shards
+        .iter()
+        .map(|shard| shard.dataset_bytes.load(Ordering::Relaxed))
+        .sum();
+    total.saturating_sub(datasets as usize) / shared.shard_count.max(1)
 }
 
 impl DataRequest {

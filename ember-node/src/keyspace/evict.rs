@@ -83,6 +83,10 @@ pub struct Settings {
     pub policy: Policy,
     /// This shard's share of maxmemory in bytes; 0 for no limit.
     pub budget_bytes: usize,
+    /// This shard's share of the memory the process uses outside the shards' keys and
+    /// values (buffers, tables of connections, the allocator's own): counted against the
+    /// budget too, as Redis counts all of used_memory against maxmemory.
+    pub overhead_bytes: usize,
     /// Keys sampled per eviction (maxmemory-samples).
     pub samples: usize,
     pub lfu_log_factor: u32,
@@ -95,6 +99,7 @@ impl Default for Settings {
         Settings {
             policy: Policy::NoEviction,
             budget_bytes: 0,
+            overhead_bytes: 0,
             samples: 5,
             lfu_log_factor: 10,
             lfu_decay_minutes: 1,

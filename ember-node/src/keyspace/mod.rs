@@ -762,7 +762,8 @@ impl Store {
         if budget == 0 {
             return Ok(());
         }
-        while self.memory_bytes() > budget {
+        let overhead = self.eviction.overhead_bytes;
+        while self.memory_bytes() + overhead > budget {
             if self.eviction.policy == evict::Policy::NoEviction || !self.evict_one(now_ms) {
                 return Err(OutOfMemory);
             }
