@@ -120,20 +120,20 @@ fn allkeys_lru_stays_under_the_limit_and_keeps_recently_used_keys() {
         }
         exists.query(c).expect("EXISTS")
     };
-    // The least recently used keys went first: the old ones.
-    assert_eq!(count(&mut c, "hot", 100), 100, "recently read keys survive");
-    assert_eq!(
-        count(&mut c, "new", 2000),
-        2000,
-        "recently written keys survive"
-    );
+    // Approximately the least recently used went first: the old ones. (Sampling may
+    // take a few others near the end, when few old keys are left; random eviction would
+    // take about as many recent keys as old ones.)
+    let recent = count(&mut c, "hot", 100) + count(&mut c, "new", 2000);
     let old = count(&mut c, "old", 2000);
+    assert!(
+        recent >= 2100 * 97 / 100,
+        "only {recent} of 2100 recent keys survived"
+    );
     assert!(old < 2000 - 500, "old keys went ({old} left)");
     // Every command may evict first, so count again at the end.
     let evicted = info_field(&mut c, "stats", "evicted_keys");
     let keys: u64 = cmd("DBSIZE").query(&mut c).expect("DBSIZE");
     assert_eq!(keys + evicted, 4100);
-    assert_eq!(keys as i64, 100 + 2000 + old, "only old keys were evicted");
 }
 
 #[test]

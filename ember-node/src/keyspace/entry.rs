@@ -6,14 +6,15 @@
 //!        11  flags     u8    value kind (2 bits), has TTL, long key
 //!        12  key_len   u8    key length (0 when the key is long: a u32 follows the TTL)
 //!        13  value_len u8    inline string length
-//!        14  [expire_at u64, ttl_slot u32]    only when the key has a TTL
+//!        14  [ttl_slot u32]                   only when the key has a TTL: its place in
+//!                                             the table's TTL index, which holds the time
 //!            [key_len u32]                    only for keys of 256 bytes or more
 //!            key bytes
 //!            value: the string's bytes inline, or a Box<Value> pointer
 //! ```
 //!
 //! A 14-byte key with a 16-byte value takes 44 bytes (a 48-byte allocation); with a TTL,
-//! 56. Strings up to `INLINE_STRING_MAX` bytes live inline and are copied out on read;
+//! 48 (and 16 bytes in the TTL index). Strings up to `INLINE_STRING_MAX` bytes live inline and are copied out on read;
 //! longer strings and every collection are boxed `Value`s. Changing the shape (a TTL added
 //! or removed, a value of another length) builds a new entry; the table swaps it in.
 
@@ -31,7 +32,7 @@ const FLAGS: usize = 11;
 const KEY_LEN: usize = 12;
 const VALUE_LEN: usize = 13;
 const HEADER: usize = 14;
-const TTL_FIELDS: usize = 12;
+const TTL_FIELDS: usize = 4;
 
 const KIND_MASK: u8 = 0b11;
 const KIND_STR: u8 = 0;
@@ -102,7 +103,8 @@ impl<'a> Stored<'a> {
 pub struct Contents<'a> {
     pub key: &'a [u8],
     pub value: Value,
-    pub expire_at: Option<u64>,
+    /// Whether the key has a TTL (its time lives in the table's TTL index).
+    pub ttl: bool,
     pub access: u32,
 }
 
@@ -147,7 +149,7 @@ impl Entry {
         let Contents {
             key,
             value,
-            expire_at,
+            ttl,
             access,
         } = contents;
         let (kind, inline): (u8, Option<bytes::Bytes>) = match value {
@@ -158,41 +160,41 @@ impl Entry {
             Value::Text(bytes, TextEncoding::NotInt) if bytes.len() <= INLINE_STRING_MAX => {
                 (KIND_TEXT_NOT_INT, Some(bytes))
             }
-            other => return Entry::boxed(key, Box::new(other), expire_at, access),
+            other => return Entry::boxed(key, Box::new(other), ttl, access),
         };
         let bytes = inline.expect("set for inline kinds");
-        Entry::inline(kind, key, &bytes, expire_at, access)
+        Entry::inline(kind, key, &bytes, ttl, access)
     }
 
     /// Allocates an entry whose value is boxed whatever it is (so it can be written in place).
     pub fn new_boxed(contents: Contents<'_>) -> Entry {
         let value = Box::new(contents.value);
-        Entry::boxed(contents.key, value, contents.expire_at, contents.access)
+        Entry::boxed(contents.key, value, contents.ttl, contents.access)
     }
 
-    fn inline(kind: u8, key: &[u8], bytes: &[u8], expire_at: Option<u64>, access: u32) -> Entry {
+    fn inline(kind: u8, key: &[u8], bytes: &[u8], ttl: bool, access: u32) -> Entry {
         let shape = Shape {
-            ttl: expire_at.is_some(),
+            ttl,
             key_len: key.len(),
             payload: bytes.len(),
         };
-        let entry = Entry::allocate(&shape, kind, key, expire_at, access);
+        let entry = Entry::allocate(&shape, kind, key, access);
         entry.write(VALUE_LEN, &[bytes.len() as u8]);
         entry.write(shape.key_offset() + key.len(), bytes);
         entry
     }
 
-    /// A copy of this entry with another expiry (or none), taking over its boxed value:
+    /// A copy of this entry with or without room for a TTL, taking over its boxed value:
     /// free this one with `free_shell`.
-    pub fn with_expiry(self, expire_at: Option<u64>) -> Entry {
+    pub fn with_ttl(self, ttl: bool) -> Entry {
         let key = self.key();
         if self.kind() == KIND_BOXED {
-            return Entry::boxed_at(key, self.box_pointer(), expire_at, self.access());
+            return Entry::boxed_at(key, self.box_pointer(), ttl, self.access());
         }
         let Stored::Inline(bytes, _) = self.stored() else {
             unreachable!("not boxed")
         };
-        Entry::inline(self.kind(), key, bytes, expire_at, self.access())
+        Entry::inline(self.kind(), key, bytes, ttl, self.access())
     }
 
     /// Frees the allocation but not a boxed value, which another entry took over.
@@ -203,24 +205,24 @@ impl Entry {
         unsafe { dealloc(self.0.as_ptr(), layout) };
     }
 
-    fn boxed(key: &[u8], value: Box<Value>, expire_at: Option<u64>, access: u32) -> Entry {
-        Entry::boxed_at(key, Box::into_raw(value), expire_at, access)
+    fn boxed(key: &[u8], value: Box<Value>, ttl: bool, access: u32) -> Entry {
+        Entry::boxed_at(key, Box::into_raw(value), ttl, access)
     }
 
     /// An entry holding the boxed value at `pointer` (made by `Box::into_raw`).
-    fn boxed_at(key: &[u8], pointer: *mut Value, expire_at: Option<u64>, access: u32) -> Entry {
+    fn boxed_at(key: &[u8], pointer: *mut Value, ttl: bool, access: u32) -> Entry {
         let shape = Shape {
-            ttl: expire_at.is_some(),
+            ttl,
             key_len: key.len(),
             payload: std::mem::size_of::<usize>(),
         };
-        let entry = Entry::allocate(&shape, KIND_BOXED, key, expire_at, access);
+        let entry = Entry::allocate(&shape, KIND_BOXED, key, access);
         let pointer = pointer as usize;
         entry.write(shape.key_offset() + key.len(), &pointer.to_ne_bytes());
         entry
     }
 
-    fn allocate(shape: &Shape, kind: u8, key: &[u8], expire_at: Option<u64>, access: u32) -> Entry {
+    fn allocate(shape: &Shape, kind: u8, key: &[u8], access: u32) -> Entry {
         let layout = shape.layout();
         // SAFETY: the layout has a non-zero size (the header alone is 14 bytes).
         let raw = unsafe { alloc(layout) };
@@ -242,9 +244,8 @@ impl Entry {
         entry.write(KEY_LEN, &[if long { 0 } else { key.len() as u8 }]);
         entry.write(VALUE_LEN, &[0]);
         let mut offset = HEADER;
-        if let Some(at) = expire_at {
-            entry.write(offset, &at.to_ne_bytes());
-            entry.write(offset + 8, &0u32.to_ne_bytes());
+        if shape.ttl {
+            entry.write(offset, &0u32.to_ne_bytes());
             offset += TTL_FIELDS;
         }
         if long {
@@ -386,33 +387,18 @@ impl Entry {
         self.write(ACCESS, &bytes[..3]);
     }
 
-    pub fn expire_at(self) -> Option<u64> {
-        if !self.has_ttl() {
-            return None;
-        }
-        let mut at = [0u8; 8];
-        at.copy_from_slice(self.slice(HEADER, 8));
-        Some(u64::from_ne_bytes(at))
-    }
-
-    /// Changes the expiry time of an entry that has one.
-    pub fn set_expire_at(self, at: u64) {
-        assert!(self.has_ttl(), "an entry without a TTL has no room for one");
-        self.write(HEADER, &at.to_ne_bytes());
-    }
-
     /// The entry's position in its table's TTL index.
     pub fn ttl_slot(self) -> usize {
         assert!(self.has_ttl());
         let mut slot = [0u8; 4];
-        slot.copy_from_slice(self.slice(HEADER + 8, 4));
+        slot.copy_from_slice(self.slice(HEADER, 4));
         u32::from_ne_bytes(slot) as usize
     }
 
     pub fn set_ttl_slot(self, slot: usize) {
         assert!(self.has_ttl());
         let slot = u32::try_from(slot).expect("under 4G keys with a TTL per table");
-        self.write(HEADER + 8, &slot.to_ne_bytes());
+        self.write(HEADER, &slot.to_ne_bytes());
     }
 
     fn payload_offset(self) -> usize {
@@ -514,28 +500,28 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    fn entry(key: &[u8], value: Value, at: Option<u64>) -> Entry {
+    fn entry(key: &[u8], value: Value, ttl: bool) -> Entry {
         Entry::new(Contents {
             key,
             value,
-            expire_at: at,
+            ttl,
             access: 0x123456,
         })
     }
 
     #[test]
     fn a_small_key_and_value_fit_one_48_byte_allocation() {
-        let e = entry(b"key:0000000001", Value::string(&[7u8; 16]), None);
+        let e = entry(b"key:0000000001", Value::string(&[7u8; 16]), false);
         assert_eq!(e.shape().size(), 44);
         assert_eq!(e.allocated_bytes(), 48);
         assert_eq!(e.key(), b"key:0000000001");
         assert!(matches!(e.stored(), Stored::Inline(v, None) if v == [7u8; 16]));
         assert_eq!(e.access(), 0x123456);
-        assert_eq!(e.expire_at(), None);
+        assert!(!e.has_ttl());
         assert!(e.free().is_none());
-        let t = entry(b"key:0000000001", Value::string(&[7u8; 16]), Some(99));
-        assert_eq!(t.allocated_bytes(), 64);
-        assert_eq!(t.expire_at(), Some(99));
+        let t = entry(b"key:0000000001", Value::string(&[7u8; 16]), true);
+        assert_eq!(t.allocated_bytes(), 48);
+        assert!(t.has_ttl());
         t.set_ttl_slot(77);
         assert_eq!(t.ttl_slot(), 77);
         assert_eq!(t.key(), b"key:0000000001");
@@ -545,9 +531,10 @@ mod tests {
     #[test]
     fn long_keys_long_strings_and_collections() {
         let key = vec![b'k'; 70_000];
-        let e = entry(&key, Value::string(&[1u8; 300]), Some(5));
+        let e = entry(&key, Value::string(&[1u8; 300]), true);
         assert_eq!(e.key(), &key[..]);
-        assert_eq!(e.expire_at(), Some(5));
+        e.set_ttl_slot(5);
+        assert_eq!(e.ttl_slot(), 5);
         match e.stored() {
             Stored::Boxed(Value::Str(bytes)) => assert_eq!(bytes.len(), 300),
             other => panic!("{other:?}"),
@@ -556,7 +543,7 @@ mod tests {
         let text = entry(
             b"t",
             Value::Text(Bytes::from_static(b"1.5"), TextEncoding::NotInt),
-            None,
+            false,
         );
         assert!(matches!(
             text.stored(),
@@ -567,7 +554,7 @@ mod tests {
 
     #[test]
     fn values_of_the_same_shape_replace_in_place() {
-        let e = entry(b"k", Value::string(b"abc"), None);
+        let e = entry(b"k", Value::string(b"abc"), false);
         assert!(e.fits(&Value::string(b"xyz")));
         assert!(!e.fits(&Value::string(b"wxyz")));
         let old = e.replace_value(Value::Text(Bytes::from_static(b"xyz"), TextEncoding::Raw));

@@ -114,6 +114,8 @@ pub struct KeyTable {
     shrink_held: bool,
     /// Entries with a TTL, densely; each entry knows its slot here.
     ttl: Segments,
+    /// The expiry time (unix ms) of the entry at the same place in `ttl`.
+    ttl_at: Segments,
     ttl_len: usize,
 }
 
@@ -122,7 +124,7 @@ unsafe impl Send for KeyTable {}
 
 impl Drop for KeyTable {
     fn drop(&mut self) {
-        for entry in self.take_all() {
+        for (entry, _) in self.take_all() {
             entry.free();
         }
     }
@@ -140,6 +142,9 @@ impl KeyTable {
             hasher,
             shrink_held: false,
             ttl: Segments {
+                segments: Vec::new(),
+            },
+            ttl_at: Segments {
                 segments: Vec::new(),
             },
             ttl_len: 0,
@@ -164,7 +169,7 @@ impl KeyTable {
 
     /// Bytes of the table's own structures (directory and TTL index), entries excluded.
     pub fn allocated_bytes(&self) -> usize {
-        self.buckets.allocated_bytes() + self.ttl.allocated_bytes()
+        self.buckets.allocated_bytes() + self.ttl.allocated_bytes() + self.ttl_at.allocated_bytes()
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
@@ -226,15 +231,31 @@ impl KeyTable {
         None
     }
 
-    /// Adds an entry whose key is not in the table.
-    pub fn insert_new(&mut self, entry: Entry) {
+    /// The expiry time of an entry of this table, if it has a TTL.
+    pub fn expire_at(&self, entry: Entry) -> Option<u64> {
+        entry.has_ttl().then(|| self.ttl_at.get(entry.ttl_slot()))
+    }
+
+    /// Changes the expiry time of an entry that has a TTL.
+    pub fn set_expire_at(&mut self, entry: Entry, at: u64) {
+        assert!(
+            entry.has_ttl(),
+            "an entry without a TTL has no place in the index"
+        );
+        *self.ttl_at.get_mut(entry.ttl_slot()) = at;
+    }
+
+    /// Adds an entry whose key is not in the table; `expire_at` is given exactly when the
+    /// entry was built with a TTL.
+    pub fn insert_new(&mut self, entry: Entry, expire_at: Option<u64>) {
+        assert_eq!(entry.has_ttl(), expire_at.is_some());
         debug_assert!(self.get(entry.key()).is_none());
         let hash = self.hash(entry.key());
         let slot = self.buckets.get_mut(self.bucket_of(hash));
         *slot = link_to(entry, hash, *slot);
         self.len += 1;
-        if entry.has_ttl() {
-            self.ttl_push(entry);
+        if let Some(at) = expire_at {
+            self.ttl_push(entry, at);
         }
         if self.len > self.bucket_count() {
             self.split_one();
@@ -289,29 +310,32 @@ impl KeyTable {
         Some(entry)
     }
 
-    /// Puts `new` in the place of `old` (an entry of the same key, now rebuilt); the caller
-    /// frees `old`.
-    pub fn replace(&mut self, old: Entry, new: Entry) {
+    /// Puts `new` in the place of `old` (an entry of the same key, now rebuilt) with this
+    /// expiry (given exactly when `new` has a TTL); the caller frees `old`.
+    pub fn replace(&mut self, old: Entry, new: Entry, expire_at: Option<u64>) {
+        assert_eq!(new.has_ttl(), expire_at.is_some());
         let (link, hash) = self.link_of(old.key());
         // SAFETY: as in `link_of`; the key is present, so the link points at `old`.
         let value = unsafe { *link };
         assert_eq!(untag(value), old, "replace finds the entry it replaces");
         // SAFETY: as above.
         unsafe { *link = link_to(new, hash, old.next()) };
-        match (old.has_ttl(), new.has_ttl()) {
-            (true, true) => {
+        match (old.has_ttl(), expire_at) {
+            (true, Some(at)) => {
                 let slot = old.ttl_slot();
                 *self.ttl.get_mut(slot) = new.as_ptr() as u64;
+                *self.ttl_at.get_mut(slot) = at;
                 new.set_ttl_slot(slot);
             }
-            (true, false) => self.ttl_remove(old.ttl_slot()),
-            (false, true) => self.ttl_push(new),
-            (false, false) => {}
+            (true, None) => self.ttl_remove(old.ttl_slot()),
+            (false, Some(at)) => self.ttl_push(new, at),
+            (false, None) => {}
         }
     }
 
-    fn ttl_push(&mut self, entry: Entry) {
+    fn ttl_push(&mut self, entry: Entry, at: u64) {
         *self.ttl.get_mut(self.ttl_len) = entry.as_ptr() as u64;
+        *self.ttl_at.get_mut(self.ttl_len) = at;
         entry.set_ttl_slot(self.ttl_len);
         self.ttl_len += 1;
     }
@@ -320,12 +344,15 @@ impl KeyTable {
         assert!(slot < self.ttl_len);
         self.ttl_len -= 1;
         let last = self.ttl.get(self.ttl_len);
+        let last_at = self.ttl_at.get(self.ttl_len);
         *self.ttl.get_mut(self.ttl_len) = 0;
         if slot != self.ttl_len {
             *self.ttl.get_mut(slot) = last;
+            *self.ttl_at.get_mut(slot) = last_at;
             untag(last).set_ttl_slot(slot);
         }
         self.ttl.truncate(self.ttl_len);
+        self.ttl_at.truncate(self.ttl_len);
     }
 
     fn ttl_entry(&self, slot: usize) -> Entry {
@@ -469,11 +496,12 @@ impl KeyTable {
     }
 
     /// A uniformly chosen entry among those with a TTL.
-    pub fn random_with_ttl(&self, rng: &mut impl Rng) -> Option<Entry> {
+    pub fn random_with_ttl(&self, rng: &mut impl Rng) -> Option<(Entry, u64)> {
         if self.ttl_len == 0 {
             return None;
         }
-        Some(self.ttl_entry(rng.gen_range(0..self.ttl_len)))
+        let slot = rng.gen_range(0..self.ttl_len);
+        Some((self.ttl_entry(slot), self.ttl_at.get(slot)))
     }
 
     /// Every entry, in bucket order.
@@ -495,16 +523,20 @@ impl KeyTable {
     }
 
     /// Entries with a TTL.
-    pub fn iter_with_ttl(&self) -> impl Iterator<Item = Entry> + '_ {
-        (0..self.ttl_len).map(|slot| self.ttl_entry(slot))
+    pub fn iter_with_ttl(&self) -> impl Iterator<Item = (Entry, u64)> + '_ {
+        (0..self.ttl_len).map(|slot| (self.ttl_entry(slot), self.ttl_at.get(slot)))
     }
 
     /// Takes every entry out, leaving the table empty; the caller frees them (off the hot
     /// path, for a big table).
-    pub fn take_all(&mut self) -> Vec<Entry> {
-        let entries: Vec<Entry> = self.iter().collect();
+    pub fn take_all(&mut self) -> Vec<(Entry, Option<u64>)> {
+        let entries: Vec<(Entry, Option<u64>)> = self
+            .iter()
+            .map(|entry| (entry, self.expire_at(entry)))
+            .collect();
         self.buckets.segments.clear();
         self.ttl.segments.clear();
+        self.ttl_at.segments.clear();
         self.level = LEVEL_MIN;
         self.split = 0;
         self.len = 0;
@@ -533,9 +565,13 @@ mod tests {
         Entry::new(Contents {
             key,
             value: Value::string(key),
-            expire_at: ttl,
+            ttl: ttl.is_some(),
             access: 0,
         })
+    }
+
+    fn add(t: &mut KeyTable, key: &[u8], ttl: Option<u64>) {
+        t.insert_new(entry(key, ttl), ttl);
     }
 
     fn check(t: &KeyTable) {
@@ -547,13 +583,16 @@ mod tests {
         for e in t.iter() {
             assert_eq!(t.get(e.key()), Some(e));
         }
+        for (e, at) in t.iter_with_ttl() {
+            assert_eq!(t.expire_at(e), Some(at));
+        }
     }
 
     #[test]
     fn grows_and_shrinks_one_bucket_at_a_time() {
         let mut t = table();
         for i in 0..5000 {
-            t.insert_new(entry(&key(i), (i % 3 == 0).then_some(i as u64)));
+            add(&mut t, &key(i), (i % 3 == 0).then_some(i as u64));
             assert!(t.bucket_count() >= t.len());
             assert!(t.bucket_count() <= t.len().max(4) + 1);
         }
@@ -582,15 +621,15 @@ mod tests {
     fn replace_keeps_chain_and_ttl_index() {
         let mut t = table();
         for i in 0..100 {
-            t.insert_new(entry(&key(i), None));
+            add(&mut t, &key(i), None);
         }
         let old = t.get(&key(7)).expect("present");
         let new = entry(&key(7), Some(5));
-        t.replace(old, new);
+        t.replace(old, new, Some(5));
         old.free();
         assert_eq!(t.ttl_len(), 1);
         let back = entry(&key(7), None);
-        t.replace(new, back);
+        t.replace(new, back, None);
         new.free();
         assert_eq!(t.ttl_len(), 0);
         check(&t);
@@ -618,7 +657,7 @@ mod tests {
     fn scan_visits_every_key_once_without_resizes() {
         let mut t = table();
         for i in 0..777 {
-            t.insert_new(entry(&key(i), None));
+            add(&mut t, &key(i), None);
         }
         let mut seen = scan_all(&mut t, |_, _| {});
         let total = seen.len();
@@ -631,12 +670,12 @@ mod tests {
     fn scan_never_misses_keys_present_throughout_while_the_table_grows_and_shrinks() {
         let mut t = table();
         for i in 0..64 {
-            t.insert_new(entry(&key(i), None));
+            add(&mut t, &key(i), None);
         }
         let seen = scan_all(&mut t, |t, step| {
             if step < 10 {
                 for i in 0..200 {
-                    t.insert_new(entry(&key(1000 + step * 200 + i), None));
+                    add(t, &key(1000 + step * 200 + i), None);
                 }
             } else if step == 10 {
                 for i in 1000..3000 {
@@ -653,7 +692,7 @@ mod tests {
     fn is_scanned_matches_the_buckets_a_scan_visited_across_growth() {
         let mut t = table();
         for i in 0..64 {
-            t.insert_new(entry(&key(i), None));
+            add(&mut t, &key(i), None);
         }
         t.hold_shrink(true);
         let mut cursor = 0;
@@ -662,7 +701,7 @@ mod tests {
             cursor = t.scan(cursor, |e| visited.push(e.key().to_vec()));
             if step == 20 {
                 for i in 64..400 {
-                    t.insert_new(entry(&key(i), None));
+                    add(&mut t, &key(i), None);
                 }
             }
             if cursor == 0 {
@@ -687,14 +726,15 @@ mod tests {
         assert!(t.random(&mut rng).is_none());
         assert!(t.random_with_ttl(&mut rng).is_none());
         for i in 0..50 {
-            t.insert_new(entry(&key(i), (i == 17).then_some(1)));
+            add(&mut t, &key(i), (i == 17).then_some(1));
         }
         for _ in 0..100 {
             let e = t.random(&mut rng).expect("non-empty");
             assert_eq!(t.get(e.key()), Some(e));
             assert_eq!(
-                t.random_with_ttl(&mut rng).map(|e| e.key().to_vec()),
-                Some(key(17))
+                t.random_with_ttl(&mut rng)
+                    .map(|(e, at)| (e.key().to_vec(), at)),
+                Some((key(17), 1))
             );
         }
     }

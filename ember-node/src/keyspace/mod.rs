@@ -183,8 +183,9 @@ impl Store {
     /// Deletes the key if its TTL has passed; true when it did. Redis counts a key as expired
     /// only once `now` is strictly past its expiry time.
     pub fn expire_if_due(&mut self, db: usize, key: &[u8], now_ms: u64) -> bool {
-        let due = match self.db(db).keys.get(key) {
-            Some(entry) => entry.expire_at().is_some_and(|at| now_ms > at),
+        let table = &self.db(db).keys;
+        let due = match table.get(key) {
+            Some(entry) => table.expire_at(entry).is_some_and(|at| now_ms > at),
             None => false,
         };
         if due {
@@ -206,8 +207,9 @@ impl Store {
 
     /// The live entry for `key`, after lazy expiry.
     fn live(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Entry> {
-        let entry = self.db(db).keys.get(key)?;
-        if entry.expire_at().is_some_and(|at| now_ms > at) {
+        let table = &self.db(db).keys;
+        let entry = table.get(key)?;
+        if table.expire_at(entry).is_some_and(|at| now_ms > at) {
             self.delete_expired(db, key);
             self.stats.expired_keys += 1;
             return None;
@@ -265,18 +267,19 @@ impl Store {
         let rebuilt = Entry::new_boxed(Contents {
             key,
             value: entry.stored().to_value(),
-            expire_at: entry.expire_at(),
+            ttl: entry.has_ttl(),
             access: entry.access(),
         });
-        self.swap_entry(db, entry, rebuilt);
+        let at = self.dbs[db].keys.expire_at(entry);
+        self.swap_entry(db, entry, rebuilt, at);
         Some(rebuilt)
     }
 
-    /// Puts `new` in `old`'s place and frees `old`, keeping the accounting.
-    fn swap_entry(&mut self, db: usize, old: Entry, new: Entry) {
+    /// Puts `new` in `old`'s place with expiry `at` and frees `old`, keeping the accounting.
+    fn swap_entry(&mut self, db: usize, old: Entry, new: Entry, at: Option<u64>) {
         self.used_bytes += entry_cost(new);
         self.used_bytes -= entry_cost(old);
-        self.dbs[db].keys.replace(old, new);
+        self.dbs[db].keys.replace(old, new, at);
         self.free_entry(old);
     }
 
@@ -427,21 +430,22 @@ impl Store {
         self.blocked.written(db, key);
         let access = evict::initial_access(self.eviction.policy, now_ms);
         let Some(old) = self.db(db).keys.get(key) else {
+            let expire_at = match ttl {
+                Ttl::At(at) => Some(at),
+                Ttl::Keep | Ttl::Clear => None,
+            };
             let entry = Entry::new(Contents {
                 key,
                 value,
-                expire_at: match ttl {
-                    Ttl::At(at) => Some(at),
-                    Ttl::Keep | Ttl::Clear => None,
-                },
+                ttl: expire_at.is_some(),
                 access,
             });
             self.used_bytes += entry_cost(entry);
-            self.db(db).keys.insert_new(entry);
+            self.db(db).keys.insert_new(entry, expire_at);
             return;
         };
         let expire_at = match ttl {
-            Ttl::Keep => old.expire_at(),
+            Ttl::Keep => self.dbs[db].keys.expire_at(old),
             Ttl::Clear => None,
             Ttl::At(at) => Some(at),
         };
@@ -449,7 +453,7 @@ impl Store {
             let before = entry_cost(old);
             let previous = old.replace_value(value);
             if let Some(at) = expire_at {
-                old.set_expire_at(at);
+                self.dbs[db].keys.set_expire_at(old, at);
             }
             old.set_access(access);
             self.used_bytes = self.used_bytes + entry_cost(old) - before;
@@ -459,10 +463,10 @@ impl Store {
         let entry = Entry::new(Contents {
             key,
             value,
-            expire_at,
+            ttl: expire_at.is_some(),
             access,
         });
-        self.swap_entry(db, old, entry);
+        self.swap_entry(db, old, entry, expire_at);
     }
 
     fn drop_value(&mut self, value: Value) {
@@ -533,7 +537,8 @@ impl Store {
 
     /// The key's expiry time, for a key the caller knows is live.
     pub fn expire_at(&self, db: usize, key: &[u8]) -> Option<u64> {
-        self.dbs[db].keys.get(key)?.expire_at()
+        let table = &self.dbs[db].keys;
+        table.expire_at(table.get(key)?)
     }
 
     /// Sets or clears the TTL of an existing key; false when the key does not exist.
@@ -543,21 +548,21 @@ impl Store {
         };
         self.written_key(db, key);
         match (entry.has_ttl(), at) {
-            (true, Some(at)) => entry.set_expire_at(at),
+            (true, Some(at)) => self.dbs[db].keys.set_expire_at(entry, at),
             (false, None) => {}
             (_, at) => {
-                let rebuilt = entry.with_expiry(at);
-                self.swap_entry_keeping_value(db, entry, rebuilt);
+                let rebuilt = entry.with_ttl(at.is_some());
+                self.swap_entry_keeping_value(db, entry, rebuilt, at);
             }
         }
         true
     }
 
     /// Like `swap_entry`, for a rebuilt entry that took over the old one's boxed value.
-    fn swap_entry_keeping_value(&mut self, db: usize, old: Entry, new: Entry) {
+    fn swap_entry_keeping_value(&mut self, db: usize, old: Entry, new: Entry, at: Option<u64>) {
         self.used_bytes += entry_cost(new);
         self.used_bytes -= entry_cost(old);
-        self.dbs[db].keys.replace(old, new);
+        self.dbs[db].keys.replace(old, new, at);
         old.free_shell();
     }
 
@@ -627,7 +632,13 @@ impl Store {
         let keys = &self.dbs[db].keys;
         self.watchers
             .signal_existing(db, |key| keys.get(key).is_some());
-        let entries = self.db(db).keys.take_all();
+        let entries: Vec<Entry> = self
+            .db(db)
+            .keys
+            .take_all()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
         let freed: usize = entries.iter().map(|&e| entry_cost(e)).sum();
         assert!(self.used_bytes >= freed);
         self.used_bytes -= freed;
@@ -726,8 +737,8 @@ impl Store {
         let samples = EXPIRE_SAMPLE_KEYS.min(self.dbs[db].keys.ttl_len());
         let mut dead = Vec::new();
         for _ in 0..samples {
-            if let Some(entry) = self.dbs[db].keys.random_with_ttl(&mut self.rng) {
-                if entry.expire_at().is_some_and(|at| now_ms > at) {
+            if let Some((entry, at)) = self.dbs[db].keys.random_with_ttl(&mut self.rng) {
+                if now_ms > at {
                     dead.push(Bytes::copy_from_slice(entry.key()));
                 }
             }
@@ -792,7 +803,7 @@ impl Store {
             let db = dbs[self.rng.gen_range(0..dbs.len())];
             let table = &self.dbs[db].keys;
             let entry = if volatile {
-                table.random_with_ttl(&mut self.rng)
+                table.random_with_ttl(&mut self.rng).map(|(entry, _)| entry)
             } else {
                 table.random(&mut self.rng)
             };
@@ -807,12 +818,13 @@ impl Store {
             for _ in 0..settings.samples {
                 let table = &self.dbs[db].keys;
                 let sampled = if volatile {
-                    table.random_with_ttl(&mut self.rng)
+                    table.random_with_ttl(&mut self.rng).map(|(entry, _)| entry)
                 } else {
                     table.random(&mut self.rng)
                 };
                 let Some(entry) = sampled else { break };
-                let score = evict::score(&settings, entry.access(), entry.expire_at(), now_ms);
+                let at = table.expire_at(entry);
+                let score = evict::score(&settings, entry.access(), at, now_ms);
                 self.pool.offer(score, db, entry.key());
             }
         }
@@ -902,7 +914,7 @@ impl Store {
                 db,
                 Bytes::copy_from_slice(key),
                 &borrowed(entry.stored()),
-                entry.expire_at(),
+                database.keys.expire_at(entry),
             );
         }
     }
@@ -957,7 +969,8 @@ impl Store {
             visited += found.len() + 1;
             for entry in found {
                 let key = Bytes::copy_from_slice(entry.key());
-                cut.write(db, key, &borrowed(entry.stored()), entry.expire_at());
+                let at = database.keys.expire_at(entry);
+                cut.write(db, key, &borrowed(entry.stored()), at);
             }
             if cut.cursor == 0 {
                 cut.db += 1;
@@ -1019,7 +1032,7 @@ impl Store {
         Some(ember_proto::snapshot::SnapshotEntry {
             db: db as u8,
             key: Bytes::copy_from_slice(key),
-            expire_at_ms: entry.expire_at(),
+            expire_at_ms: self.dbs[db].keys.expire_at(entry),
             value: cut::to_snapshot(&borrowed(entry.stored())),
         })
     }
@@ -1031,8 +1044,8 @@ impl Store {
             let dead: Vec<Bytes> = self.dbs[db]
                 .keys
                 .iter_with_ttl()
-                .filter(|entry| entry.expire_at().is_some_and(|at| now_ms > at))
-                .map(|entry| Bytes::copy_from_slice(entry.key()))
+                .filter(|&(_, at)| now_ms > at)
+                .map(|(entry, _)| Bytes::copy_from_slice(entry.key()))
                 .collect();
             for key in dead {
                 if self.delete_expired(db, &key) {
@@ -1049,9 +1062,8 @@ impl Store {
         for db in 0..DATABASES_MAX {
             self.save_db_before_write(db);
             self.journal.touch_whole();
-            for entry in self.db(db).keys.take_all() {
+            for (entry, at) in self.db(db).keys.take_all() {
                 self.used_bytes -= entry_cost(entry);
-                let at = entry.expire_at();
                 let (key, value) = take_entry(entry);
                 entries.push((db, key, value, at));
             }
