@@ -48,6 +48,17 @@ def check(protocol: int, port: int) -> None:
     assert r.renamenx("c2", "b") is False
     assert r.touch("b", "c2") == 2
     assert r.delete("b", "nope") == 1 and r.unlink("c2") == 1
+    # dump and restore
+    assert r.rpush("dl", "a", "b") == 2 and r.dump("nope") is None
+    payload = r.dump("dl")
+    assert r.restore("dl2", 5000, payload) and r.lrange("dl2", 0, -1) == [b"a", b"b"]
+    assert 4000 < r.pttl("dl2") <= 5000
+    try:
+        r.restore("dl2", 0, payload)
+        raise AssertionError("RESTORE over an existing key must fail")
+    except redis.ResponseError as e:
+        assert str(e) == "BUSYKEY Target key name already exists.", str(e)
+    assert r.restore("dl2", 0, payload, replace=True, idletime=10) and r.pttl("dl2") == -1
     r.flushdb()
     for i in range(500):
         r.set(f"user:{i}", i)

@@ -11,11 +11,14 @@
 //! - `cluster_bus`: the cluster bus's messages (SWIM, Raft envelopes, the handshake), their
 //!   versioned, size-limited frames with optional HMAC-SHA256, and a streaming decoder.
 //! - `snapshot`: the per-shard point-in-time file: header, checksummed blocks, footer.
+//! - `dump`: the DUMP/RESTORE payload: one value in the snapshot's encoding, then a
+//!   version and a checksum.
 //! - `seal` (feature `encryption`): AES-256-GCM sealing of AOF records and snapshot blocks,
 //!   its nonces, key check and key file.
 
 pub mod aof;
 pub mod cluster_bus;
+pub mod dump;
 pub mod fuzzing;
 pub mod resp;
 #[cfg(feature = "encryption")]
@@ -27,6 +30,7 @@ pub use aof::{
     read_records_with, record_payload_len, AofDamage, AofDecoder, AofEnd, AofRecord, AofScan,
     AofStreamError, OpenError, PayloadError, PayloadOpener, Plain,
 };
+pub use dump::{decode_dump, encode_dump, DumpError};
 pub use resp::decode::{decode, decode_request, DecodeError, Limits};
 pub use resp::encode::{encode, format_double, Protocol};
 pub use resp::frame::Frame;

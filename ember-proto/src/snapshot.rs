@@ -788,7 +788,14 @@ fn verify_footer(
 fn entry_encoded_len(entry: &SnapshotEntry) -> Option<usize> {
     let expiry = if entry.expire_at_ms.is_some() { 9 } else { 1 };
     let head = 2 + blob_len(&entry.key)? + expiry;
-    let value = match &entry.value {
+    let total = head.checked_add(value_encoded_len(&entry.value)?)?;
+    (total <= SNAPSHOT_ENTRY_MAX_BYTES).then_some(total)
+}
+
+/// The encoded length of a value without its kind byte, or `None` if it breaks a limit.
+/// Shared with the DUMP payload (`dump`), which carries a value alone.
+pub(crate) fn value_encoded_len(value: &SnapshotValue) -> Option<usize> {
+    let value = match value {
         SnapshotValue::Str(bytes) => blob_len(bytes)?,
         SnapshotValue::List(items) | SnapshotValue::Set(items) => {
             sum_len(items.len(), items.iter().map(blob_len))?
@@ -806,8 +813,7 @@ fn entry_encoded_len(entry: &SnapshotEntry) -> Option<usize> {
                 .map(|(member, _)| blob_len(member)?.checked_add(8)),
         )?,
     };
-    let total = head.checked_add(value)?;
-    (total <= SNAPSHOT_ENTRY_MAX_BYTES).then_some(total)
+    (value <= SNAPSHOT_ENTRY_MAX_BYTES).then_some(value)
 }
 
 /// One entry on its own, followed by the CRC32C of its bytes: how a whole key travels in
@@ -859,15 +865,8 @@ fn sum_len(count: usize, lengths: impl Iterator<Item = Option<usize>>) -> Option
 }
 
 fn encode_entry(entry: &SnapshotEntry, out: &mut BytesMut) {
-    let kind = match &entry.value {
-        SnapshotValue::Str(_) => KIND_STRING,
-        SnapshotValue::List(_) => KIND_LIST,
-        SnapshotValue::Hash(_) => KIND_HASH,
-        SnapshotValue::Set(_) => KIND_SET,
-        SnapshotValue::ZSet(_) => KIND_ZSET,
-    };
     out.put_u8(entry.db);
-    out.put_u8(kind);
+    out.put_u8(value_kind(&entry.value));
     put_blob(&entry.key, out);
     match entry.expire_at_ms {
         None => out.put_u8(0),
@@ -876,7 +875,24 @@ fn encode_entry(entry: &SnapshotEntry, out: &mut BytesMut) {
             out.put_u64_le(expire_at_ms);
         }
     }
-    match &entry.value {
+    encode_value(&entry.value, out);
+}
+
+/// The kind byte that tells a decoder which value follows.
+pub(crate) fn value_kind(value: &SnapshotValue) -> u8 {
+    match value {
+        SnapshotValue::Str(_) => KIND_STRING,
+        SnapshotValue::List(_) => KIND_LIST,
+        SnapshotValue::Hash(_) => KIND_HASH,
+        SnapshotValue::Set(_) => KIND_SET,
+        SnapshotValue::ZSet(_) => KIND_ZSET,
+    }
+}
+
+/// Appends a value without its kind byte. Panics on an empty collection or a NaN score,
+/// which the keyspace never holds.
+pub(crate) fn encode_value(value: &SnapshotValue, out: &mut BytesMut) {
+    match value {
         SnapshotValue::Str(bytes) => put_blob(bytes, out),
         SnapshotValue::List(items) | SnapshotValue::Set(items) => {
             put_count(items.len(), out);
@@ -931,19 +947,29 @@ fn decode_entry(cursor: &mut Cursor<'_>) -> Result<SnapshotEntry, SnapshotError>
             ))
         }
     };
-    let value = match kind {
+    let value = decode_value(kind, kind_offset, cursor)?;
+    Ok(SnapshotEntry {
+        db,
+        key,
+        expire_at_ms,
+        value,
+    })
+}
+
+/// Decodes a value of `kind` (read at `kind_offset`); every read is bounded by the
+/// cursor's end.
+pub(crate) fn decode_value(
+    kind: u8,
+    kind_offset: usize,
+    cursor: &mut Cursor<'_>,
+) -> Result<SnapshotValue, SnapshotError> {
+    Ok(match kind {
         KIND_STRING => SnapshotValue::Str(read_blob(cursor)?),
         KIND_LIST => SnapshotValue::List(read_blobs(cursor)?),
         KIND_HASH => SnapshotValue::Hash(read_pairs(cursor)?),
         KIND_SET => SnapshotValue::Set(read_blobs(cursor)?),
         KIND_ZSET => SnapshotValue::ZSet(read_scored(cursor)?),
         kind => return Err(error(kind_offset, SnapshotErrorKind::UnknownKind { kind })),
-    };
-    Ok(SnapshotEntry {
-        db,
-        key,
-        expire_at_ms,
-        value,
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ember_proto::aof::{check_replay, check_replay_sealed};
 use ember_proto::cluster_bus::check_bus_decode;
+use ember_proto::dump::check_dump;
 use ember_proto::fuzzing::check_decoders;
 use ember_proto::snapshot::{check_load, check_load_sealed};
 
@@ -14,13 +15,14 @@ type Check = fn(&[u8]);
 
 /// Each fuzz target and the check it runs; every one must have a non-empty corpus. The
 /// sealed checks exist because this crate's tests always enable `encryption`.
-const TARGETS: [(&str, Check); 6] = [
+const TARGETS: [(&str, Check); 7] = [
     ("resp3_decode", check_decoders),
     ("aof_replay", check_replay),
     ("snapshot_load", check_load),
     ("aof_replay_sealed", check_replay_sealed),
     ("snapshot_load_sealed", check_load_sealed),
     ("cluster_bus_decode", check_bus_decode),
+    ("dump_payload", check_dump),
 ];
 
 /// The corpus directories, one per fuzz target.

@@ -12,6 +12,7 @@ pub mod args;
 pub mod bitmap;
 pub mod blocking;
 pub mod connection;
+pub mod dump;
 pub mod hash;
 pub mod keys;
 pub mod list;

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use ember_proto::Frame;
 
 use super::{
-    bitmap, connection, hash, keys, list, persistence, pubsub, server, set, string, transaction,
-    zset, DataFn, SessionFn,
+    bitmap, connection, dump, hash, keys, list, persistence, pubsub, server, set, string,
+    transaction, zset, DataFn, SessionFn,
 };
 
 pub mod flag {
@@ -295,7 +295,7 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 12] = [
+        let families: [&'static [CommandSpec]; 13] = [
             bitmap::COMMANDS,
             transaction::COMMANDS,
             pubsub::COMMANDS,
@@ -308,6 +308,7 @@ pub fn all() -> &'static [&'static CommandSpec] {
             hash::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
+            dump::COMMANDS,
         ];
         let mut all: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         all.sort_by_key(|s| s.name);

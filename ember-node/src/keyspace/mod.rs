@@ -321,6 +321,16 @@ impl Store {
         Some(self.live(db, key, now_ms)?.access())
     }
 
+    /// Sets the raw access field of a key (RESTORE's IDLETIME and FREQ), not counted as an
+    /// access or a write; false when the key is missing.
+    pub fn set_access(&mut self, db: usize, key: &[u8], access: u32) -> bool {
+        let Some(entry) = self.db(db).keys.get(key) else {
+            return false;
+        };
+        entry.set_access(access);
+        true
+    }
+
     pub fn eviction(&self) -> &evict::Settings {
         &self.eviction
     }

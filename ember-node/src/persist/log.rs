@@ -3,7 +3,8 @@
 //! - A command whose keys all live on one shard (or that acts on each shard alone, as
 //!   FLUSHALL does) is logged as itself, rewritten where replaying it as sent would not redo
 //!   it: relative TTLs become absolute (the key's resulting state is logged: `SET .. PXAT`,
-//!   `PEXPIREAT`, `PERSIST` or `DEL`), and SPOP becomes the SREM of what it popped
+//!   `PEXPIREAT`, `PERSIST` or `DEL`; RESTORE becomes `RESTORE .. REPLACE ABSTTL` or
+//!   `DEL`), and SPOP becomes the SREM of what it popped
 //!   (`Ctx::propagate`). A blocking pop is logged as sent: replayed without a waiter it
 //!   pops what it popped then, from the same state, and never blocks.
 //! - A command whose keys span shards (RENAME, SUNIONSTORE, MSET ...) is logged on each
@@ -98,6 +99,9 @@ fn log_as_command(store: &mut Store, db: usize, argv: &[Bytes]) {
     } else if is(&["getex", "expire", "pexpire", "expireat", "pexpireat"]) {
         let record = ttl_state(store, db, &argv[1]);
         store.journal.append(db, &record);
+    } else if is(&["restore"]) {
+        let record = restore_state(store, db, argv);
+        store.journal.append(db, &record);
     } else {
         // Blocking pops replay as they ran: without a waiter they never block.
         store.journal.append(db, argv);
@@ -133,6 +137,25 @@ fn ttl_state(store: &Store, db: usize, key: &Bytes) -> Vec<Bytes> {
         ],
         None => vec![Bytes::from_static(b"PERSIST"), key.clone()],
     }
+}
+
+/// A key's state after RESTORE: the same payload restored with an absolute expiry (0 for
+/// none) over whatever is there, or DEL when nothing was created (a TTL already past under
+/// REPLACE). IDLETIME and FREQ are left out: the AOF keeps no access times.
+fn restore_state(store: &Store, db: usize, argv: &[Bytes]) -> Vec<Bytes> {
+    let key = &argv[1];
+    if !store.contains_key(db, key) {
+        return vec![Bytes::from_static(b"DEL"), key.clone()];
+    }
+    let at = store.expire_at(db, key).unwrap_or(0);
+    vec![
+        Bytes::from_static(b"RESTORE"),
+        key.clone(),
+        Bytes::from(at.to_string()),
+        argv[3].clone(),
+        Bytes::from_static(b"REPLACE"),
+        Bytes::from_static(b"ABSTTL"),
+    ]
 }
 
 /// Logs the touched keys' new contents, as one group.
