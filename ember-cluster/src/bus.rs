@@ -1,0 +1,618 @@
+//! The cluster bus over ember-net: one listener per node on the bus port, speaking
+//! ember-proto's `cluster_bus` frames (HMAC-tagged when a secret is configured). It
+//! carries two kinds of traffic:
+//!
+//! - Gossip: SWIM's one-way messages ([`Gossip`]). Each peer address gets one outbound
+//!   connection, fed by a bounded queue and written by its own task; a full queue drops
+//!   the message (SWIM tolerates loss by design). turmoil's TCP drops the segments of a
+//!   partitioned link without telling either end, which leaves a connection silently dead
+//!   after the partition heals, so a gossip connection is replaced once it is older than
+//!   `connection_age_max`, and the receiver drops a connection silent for `idle_timeout`.
+//! - RPCs: request/response calls ([`BusClient::call`]) for Raft and for proposals
+//!   forwarded to the leader. A request travels as `BusMessage::Raft { kind:
+//!   KIND_REQUEST, body }` with `body = request id (u64 LE) | service (u8) | payload`, and
+//!   its reply as `kind: KIND_RESPONSE` with `body = request id | payload`. A connection
+//!   carries one request at a time: the caller takes it out of the idle pool for the
+//!   exchange and puts it back only after reading the whole reply with the matching id.
+//!   If the call is cancelled or times out halfway, the connection is dropped with it, so
+//!   a late reply can never be read as the answer to the next request; a reply with any
+//!   other id fails the call and drops the connection too. Every call has a deadline, and
+//!   the next call after a failure opens a fresh connection.
+//!
+//! Every connection starts with a `Hello` from the connecting side, answered by the
+//! accepting side's `Hello`; the protocol version must match. Sizes are bounded by the
+//! codec: a frame's declared length is checked against the payload limit before anything
+//! is buffered for it, and the decoder holds at most one partial frame and one read.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ember_net::{Conn, Env, Listener};
+use ember_proto::cluster_bus::{
+    BusCodec, BusDecoder, BusKey, BusMessage, Hello, BUS_PAYLOAD_MAX_BYTES, BUS_PROTOCOL_VERSION,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::raft::{RaftNodeId, RaftTransport, TransportError};
+
+/// The default distance from the data port to the bus port, as Redis Cluster's.
+pub const BUS_PORT_OFFSET_DEFAULT: u16 = 10000;
+
+/// `BusMessage::Raft::kind` of an RPC request.
+pub const KIND_REQUEST: u8 = 1;
+/// `BusMessage::Raft::kind` of an RPC reply.
+pub const KIND_RESPONSE: u8 = 2;
+
+/// The bytes before an RPC request's payload: request id and service.
+pub const REQUEST_HEADER_BYTES: usize = 8 + 1;
+/// The bytes before an RPC reply's payload: the request id.
+pub const RESPONSE_HEADER_BYTES: usize = 8;
+
+/// The largest RPC payload, request or reply: what fits one bus frame after the RPC
+/// header and postcard's enum tag and length prefix.
+pub const RPC_PAYLOAD_MAX_BYTES: usize = BUS_PAYLOAD_MAX_BYTES - 64;
+
+/// Idle connections kept per peer for RPCs; more are closed after use.
+pub const IDLE_CONNECTIONS_PER_PEER_MAX: usize = 4;
+
+/// Messages queued for one gossip peer; more are dropped.
+pub const GOSSIP_QUEUE_MAX: usize = 64;
+
+/// Gossip peers with a live sender task; past this, senders that finished are pruned and
+/// a message to yet another peer is dropped.
+pub const GOSSIP_PEERS_MAX: usize = 4096;
+
+/// Bytes read from a connection at a time.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// How long the listener waits before accepting again after a failed accept.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+
+const _: () = assert!(REQUEST_HEADER_BYTES + RPC_PAYLOAD_MAX_BYTES < BUS_PAYLOAD_MAX_BYTES);
+const _: () = assert!(KIND_REQUEST != KIND_RESPONSE);
+
+/// The RPC services the bus carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Service {
+    /// openraft's RPCs: the payload is a `raft::RaftRequest` in postcard.
+    Raft = 0,
+    /// A topology proposal forwarded to the leader (see `node`).
+    Propose = 1,
+}
+
+/// Timings of the bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusTimings {
+    /// How long connecting plus the Hello exchange may take.
+    pub connect_timeout: Duration,
+    /// An outbound connection older than this is not reused: gossip opens a new one, and
+    /// an idle RPC connection is closed instead of taken.
+    pub connection_age_max: Duration,
+    /// An inbound connection that brings no frame for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+/// What a node says about itself on the bus, and how it frames messages.
+#[derive(Clone, Debug)]
+pub struct BusIdentity {
+    pub hello: Hello,
+    pub codec: BusCodec,
+    pub timings: BusTimings,
+}
+
+/// The calling side of RPCs: a pool of idle connections per peer. `Send + Sync`, so
+/// openraft's tasks can use it as their [`RaftTransport`].
+pub struct BusClient {
+    env: Env,
+    identity: BusIdentity,
+    next_request: AtomicU64,
+    idle: Mutex<BTreeMap<SocketAddr, Vec<Pooled>>>,
+}
+
+/// An outbound connection with its decoder, as kept between calls.
+struct Pooled {
+    conn: Conn,
+    decoder: BusDecoder,
+    opened: Instant,
+}
+
+/// What the listener hands each inbound message to. Runs on the node's local tasks.
+pub trait BusHandler: 'static {
+    /// Answers one RPC from `from`. `None` closes the connection (an unknown service).
+    fn rpc(
+        &self,
+        from: Hello,
+        service: u8,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Option<Vec<u8>>>;
+
+    /// Takes one gossip message (`Ping`, `PingReq`, `Ack` or `StateSync`).
+    fn gossip(&self, message: BusMessage);
+}
+
+/// The sending side of gossip: one queue and task per peer address. Local to the node's
+/// thread.
+pub struct Gossip {
+    env: Env,
+    identity: BusIdentity,
+    peers: RefCell<BTreeMap<SocketAddr, mpsc::Sender<BusMessage>>>,
+}
+
+impl BusTimings {
+    /// Timings for a cluster with this node timeout: connections are renewed about once
+    /// per node timeout, so a connection blackholed by a healed partition costs at most
+    /// that much silence.
+    pub fn from_node_timeout(node_timeout: Duration) -> BusTimings {
+        let connection_age_max = node_timeout.max(Duration::from_millis(100));
+        BusTimings {
+            connect_timeout: (connection_age_max / 2).min(Duration::from_secs(2)),
+            connection_age_max,
+            idle_timeout: connection_age_max * 3,
+        }
+    }
+}
+
+impl BusIdentity {
+    /// A codec that authenticates with `secret` when given.
+    pub fn new(hello: Hello, secret: Option<&[u8]>, timings: BusTimings) -> BusIdentity {
+        assert!(!timings.connect_timeout.is_zero());
+        assert!(timings.idle_timeout > timings.connection_age_max);
+        BusIdentity {
+            hello,
+            codec: BusCodec::new(secret.map(BusKey::new)),
+            timings,
+        }
+    }
+}
+
+impl BusClient {
+    pub fn new(env: Env, identity: BusIdentity) -> BusClient {
+        BusClient {
+            env,
+            identity,
+            next_request: AtomicU64::new(1),
+            idle: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Sends `payload` to `service` at the bus address `to` and waits at most `timeout`
+    /// for the reply's payload.
+    pub async fn call(
+        &self,
+        to: SocketAddr,
+        service: Service,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, TransportError> {
+        if payload.len() > RPC_PAYLOAD_MAX_BYTES {
+            return Err(TransportError::TooLarge(payload.len()));
+        }
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let pooled = self.take_idle(to);
+        // The connection lives inside this future until the whole reply is read: if the
+        // future is dropped (openraft cancels RPCs) or times out, the connection goes with
+        // it and a reply still in flight can never answer another request.
+        let exchange = async {
+            let mut pooled = match pooled {
+                Some(pooled) => pooled,
+                None => self.open(to).await?.0,
+            };
+            let reply =
+                exchange(&mut pooled, &self.identity.codec, request, service, payload).await?;
+            Ok::<_, TransportError>((pooled, reply))
+        };
+        match self.env.timeout(timeout, exchange).await {
+            Ok(Ok((pooled, reply))) => {
+                self.put_idle(to, pooled);
+                Ok(reply)
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(TransportError::Timeout(timeout)),
+        }
+    }
+
+    /// Connects to `to` and returns the peer's `Hello` (CLUSTER MEET's first step).
+    pub async fn hello(&self, to: SocketAddr) -> Result<Hello, TransportError> {
+        let (pooled, hello) = self.open(to).await?;
+        self.put_idle(to, pooled);
+        Ok(hello)
+    }
+
+    /// Connects and exchanges `Hello`s within the connect timeout.
+    async fn open(&self, to: SocketAddr) -> Result<(Pooled, Hello), TransportError> {
+        let timeout = self.identity.timings.connect_timeout;
+        let opening = async {
+            let mut conn = self.env.connect(to).await?;
+            conn.set_nodelay(true)?;
+            let mut decoder = BusDecoder::new(self.identity.codec.clone());
+            let hello = BusMessage::Hello(self.identity.hello);
+            write_message(&mut conn, &self.identity.codec, &hello).await?;
+            let peer = match read_message(&mut conn, &mut decoder).await? {
+                BusMessage::Hello(peer) => peer,
+                other => return Err(protocol_error(format!("expected Hello, got {other:?}"))),
+            };
+            check_hello(&peer)?;
+            let opened = self.env.now();
+            Ok::<_, TransportError>((
+                Pooled {
+                    conn,
+                    decoder,
+                    opened,
+                },
+                peer,
+            ))
+        };
+        match self.env.timeout(timeout, opening).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout(timeout)),
+        }
+    }
+
+    /// The newest idle connection to `to` still young enough to use; older ones are
+    /// closed.
+    fn take_idle(&self, to: SocketAddr) -> Option<Pooled> {
+        let now = self.env.now();
+        let age_max = self.identity.timings.connection_age_max;
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let pool = idle.get_mut(&to)?;
+        pool.retain(|pooled| now.saturating_duration_since(pooled.opened) < age_max);
+        let taken = pool.pop();
+        if pool.is_empty() {
+            idle.remove(&to);
+        }
+        taken
+    }
+
+    fn put_idle(&self, to: SocketAddr, pooled: Pooled) {
+        // A connection with unread bytes is out of step with its peer: close it.
+        if pooled.decoder.buffered_len() != 0 {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let pool = idle.entry(to).or_default();
+        if pool.len() < IDLE_CONNECTIONS_PER_PEER_MAX {
+            pool.push(pooled);
+        }
+    }
+
+    /// Idle connections held for `to`, for tests.
+    pub fn idle_connections(&self, to: SocketAddr) -> usize {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.get(&to).map_or(0, Vec::len)
+    }
+}
+
+impl RaftTransport for BusClient {
+    async fn send(
+        &self,
+        _target: RaftNodeId,
+        address: &str,
+        request: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, TransportError> {
+        let to: SocketAddr = address
+            .parse()
+            .map_err(|_| TransportError::BadAddress(address.to_string()))?;
+        self.call(to, Service::Raft, &request, timeout).await
+    }
+}
+
+/// Writes one request on `pooled` and reads its reply.
+async fn exchange(
+    pooled: &mut Pooled,
+    codec: &BusCodec,
+    request: u64,
+    service: Service,
+    payload: &[u8],
+) -> Result<Vec<u8>, TransportError> {
+    let mut body = Vec::with_capacity(REQUEST_HEADER_BYTES + payload.len());
+    body.extend_from_slice(&request.to_le_bytes());
+    body.push(service as u8);
+    body.extend_from_slice(payload);
+    let message = BusMessage::Raft {
+        kind: KIND_REQUEST,
+        body,
+    };
+    write_message(&mut pooled.conn, codec, &message).await?;
+    let reply = read_message(&mut pooled.conn, &mut pooled.decoder).await?;
+    let BusMessage::Raft {
+        kind: KIND_RESPONSE,
+        body,
+    } = reply
+    else {
+        return Err(protocol_error("expected an RPC reply".to_string()));
+    };
+    let (id, payload) = split_response(body)?;
+    if id != request {
+        return Err(protocol_error(format!(
+            "reply to request {id} while waiting for {request}"
+        )));
+    }
+    Ok(payload)
+}
+
+/// Splits a reply body into its request id and payload.
+fn split_response(mut body: Vec<u8>) -> Result<(u64, Vec<u8>), TransportError> {
+    let Some(id_bytes) = body.first_chunk::<8>() else {
+        return Err(protocol_error(
+            "a reply shorter than its header".to_string(),
+        ));
+    };
+    let id = u64::from_le_bytes(*id_bytes);
+    body.drain(..RESPONSE_HEADER_BYTES);
+    Ok((id, body))
+}
+
+/// Splits a request body into its id, service and payload.
+fn split_request(mut body: Vec<u8>) -> Option<(u64, u8, Vec<u8>)> {
+    let (id_bytes, rest) = body.split_first_chunk::<8>()?;
+    let id = u64::from_le_bytes(*id_bytes);
+    let service = *rest.first()?;
+    body.drain(..REQUEST_HEADER_BYTES);
+    Some((id, service, body))
+}
+
+fn check_hello(hello: &Hello) -> Result<(), TransportError> {
+    if hello.protocol_version != BUS_PROTOCOL_VERSION {
+        return Err(protocol_error(format!(
+            "peer speaks bus protocol {}, this node {BUS_PROTOCOL_VERSION}",
+            hello.protocol_version
+        )));
+    }
+    Ok(())
+}
+
+fn protocol_error(reason: String) -> TransportError {
+    TransportError::Unreachable(io::Error::new(io::ErrorKind::InvalidData, reason))
+}
+
+/// Encodes and writes one message.
+pub async fn write_message<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    codec: &BusCodec,
+    message: &BusMessage,
+) -> Result<(), TransportError> {
+    let mut frame = BytesMut::new();
+    codec
+        .encode(message, &mut frame)
+        .map_err(|error| TransportError::Unreachable(io::Error::other(error)))?;
+    writer.write_all(&frame).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+/// Reads until one whole message is decoded. The decoder refuses a declared length over
+/// its limit from the header alone, so the buffer never grows past one frame and a read.
+pub async fn read_message<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut BusDecoder,
+) -> Result<BusMessage, TransportError> {
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    // Bounded by the peer's bytes: every pass reads at least one byte or returns.
+    loop {
+        match decoder.next_message() {
+            Ok(Some(message)) => return Ok(message),
+            Ok(None) => {}
+            Err(error) => {
+                return Err(TransportError::Unreachable(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    error,
+                )))
+            }
+        }
+        let read = reader.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(TransportError::Unreachable(
+                io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        decoder.feed(&chunk[..read]);
+    }
+}
+
+/// Accepts bus connections on `listener` and serves each on its own local task until the
+/// task running this is dropped.
+pub async fn serve<H: BusHandler>(
+    env: Env,
+    listener: Listener,
+    identity: BusIdentity,
+    handler: Rc<H>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((conn, peer)) => {
+                let (env, identity, handler) = (env.clone(), identity.clone(), handler.clone());
+                drop(env.clone().spawn(async move {
+                    if let Err(error) = serve_connection(&env, conn, &identity, &*handler).await {
+                        tracing::debug!(%peer, %error, "bus connection closed");
+                    }
+                }));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "bus listener failed to accept");
+                env.sleep(ACCEPT_RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// The Hello exchange, then messages until the peer closes, falls silent or misbehaves.
+async fn serve_connection<H: BusHandler>(
+    env: &Env,
+    mut conn: Conn,
+    identity: &BusIdentity,
+    handler: &H,
+) -> Result<(), TransportError> {
+    conn.set_nodelay(true)?;
+    let codec = &identity.codec;
+    let mut decoder = BusDecoder::new(codec.clone());
+    let timings = identity.timings;
+    let first = env
+        .timeout(
+            timings.connect_timeout,
+            read_message(&mut conn, &mut decoder),
+        )
+        .await
+        .map_err(|_| TransportError::Timeout(timings.connect_timeout))??;
+    let BusMessage::Hello(peer) = first else {
+        return Err(protocol_error(
+            "the first message is not a Hello".to_string(),
+        ));
+    };
+    check_hello(&peer)?;
+    write_message(&mut conn, codec, &BusMessage::Hello(identity.hello)).await?;
+    // Bounded by the peer: each pass consumes one message or ends the connection.
+    loop {
+        let next = env
+            .timeout(timings.idle_timeout, read_message(&mut conn, &mut decoder))
+            .await;
+        let message = match next {
+            Ok(Ok(message)) => message,
+            Ok(Err(TransportError::Unreachable(error)))
+                if error.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                return Ok(());
+            }
+            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(TransportError::Timeout(timings.idle_timeout)),
+        };
+        match message {
+            BusMessage::Raft {
+                kind: KIND_REQUEST,
+                body,
+            } => {
+                let Some((id, service, payload)) = split_request(body) else {
+                    return Err(protocol_error(
+                        "a request shorter than its header".to_string(),
+                    ));
+                };
+                let Some(reply) = handler.rpc(peer, service, payload).await else {
+                    return Err(protocol_error(format!("unknown service {service}")));
+                };
+                let mut body = Vec::with_capacity(RESPONSE_HEADER_BYTES + reply.len());
+                body.extend_from_slice(&id.to_le_bytes());
+                body.extend_from_slice(&reply);
+                let response = BusMessage::Raft {
+                    kind: KIND_RESPONSE,
+                    body,
+                };
+                write_message(&mut conn, codec, &response).await?;
+            }
+            BusMessage::Ping(_)
+            | BusMessage::PingReq(_)
+            | BusMessage::Ack(_)
+            | BusMessage::StateSync(_) => handler.gossip(message),
+            BusMessage::Hello(_) | BusMessage::Raft { .. } => {
+                return Err(protocol_error("an unexpected message".to_string()));
+            }
+        }
+    }
+}
+
+impl Gossip {
+    pub fn new(env: Env, identity: BusIdentity) -> Gossip {
+        Gossip {
+            env,
+            identity,
+            peers: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Queues `message` for the bus address `to`; drops it if that peer's queue is full.
+    /// Must be called on the node's thread (it may start a local task).
+    pub fn send(&self, to: SocketAddr, message: BusMessage) {
+        let mut peers = self.peers.borrow_mut();
+        let queued = match peers.get(&to) {
+            Some(queue) => queue.try_send(message),
+            None => Err(mpsc::error::TrySendError::Closed(message)),
+        };
+        let message = match queued {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => return,
+            Err(mpsc::error::TrySendError::Closed(message)) => message,
+        };
+        // No sender task for this peer (or it finished after being idle): start one.
+        if peers.len() >= GOSSIP_PEERS_MAX {
+            peers.retain(|_, queue| !queue.is_closed());
+            if peers.len() >= GOSSIP_PEERS_MAX {
+                return;
+            }
+        }
+        let (queue, receiver) = mpsc::channel(GOSSIP_QUEUE_MAX);
+        // A fresh channel has room for one message.
+        let _ = queue.try_send(message);
+        peers.insert(to, queue);
+        let (env, identity) = (self.env.clone(), self.identity.clone());
+        drop(self.env.spawn(gossip_sender(env, identity, to, receiver)));
+    }
+}
+
+/// Writes one peer's gossip in order, on a connection renewed by age and after errors.
+/// Ends after an idle timeout without messages; [`Gossip::send`] starts another then.
+async fn gossip_sender(
+    env: Env,
+    identity: BusIdentity,
+    to: SocketAddr,
+    mut queue: mpsc::Receiver<BusMessage>,
+) {
+    let timings = identity.timings;
+    let mut connection: Option<(Conn, Instant)> = None;
+    // Bounded by the queue: every pass takes one message or ends the task.
+    loop {
+        let Ok(Some(message)) = env.timeout(timings.idle_timeout, queue.recv()).await else {
+            return;
+        };
+        let now = env.now();
+        if connection.as_ref().is_some_and(|(_, opened)| {
+            now.saturating_duration_since(*opened) >= timings.connection_age_max
+        }) {
+            connection = None;
+        }
+        if connection.is_none() {
+            let opening = env.timeout(timings.connect_timeout, open_gossip(&env, &identity, to));
+            match opening.await {
+                Ok(Ok(conn)) => connection = Some((conn, env.now())),
+                Ok(Err(error)) => {
+                    tracing::trace!(%to, %error, "gossip connect failed; message dropped");
+                    continue;
+                }
+                Err(_) => continue,
+            }
+        }
+        let Some((conn, _)) = connection.as_mut() else {
+            continue;
+        };
+        if let Err(error) = write_message(conn, &identity.codec, &message).await {
+            tracing::trace!(%to, %error, "gossip write failed; reconnecting next time");
+            connection = None;
+        }
+    }
+}
+
+/// Connects and sends this node's `Hello`. The peer's `Hello` is left unread: nothing
+/// else ever comes back on a gossip connection.
+async fn open_gossip(
+    env: &Env,
+    identity: &BusIdentity,
+    to: SocketAddr,
+) -> Result<Conn, TransportError> {
+    let mut conn = env.connect(to).await?;
+    conn.set_nodelay(true)?;
+    write_message(
+        &mut conn,
+        &identity.codec,
+        &BusMessage::Hello(identity.hello),
+    )
+    .await?;
+    Ok(conn)
+}
