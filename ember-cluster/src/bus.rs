@@ -125,6 +125,32 @@ struct Pooled {
     conn: Conn,
     decoder: BusDecoder,
     opened: Instant,
+    /// Whether the peer's `Hello` has been read.
+    greeted: bool,
+    /// A request written whose reply was not read (its call timed out or was cancelled),
+    /// and since when: the next call on this connection discards that reply by its id.
+    pending: Option<(u64, Instant)>,
+}
+
+/// A connection lent to one call. If the call is dropped after its request was written
+/// whole, the connection goes back to the pool marked with the unread reply; dropped at
+/// any other point (a frame half-written), the connection is closed.
+struct Lease<'a> {
+    client: &'a BusClient,
+    to: SocketAddr,
+    pooled: Option<Pooled>,
+    state: LeaseState,
+}
+
+/// Where a lent connection is in its call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeaseState {
+    /// Between frames: safe to reuse.
+    Clean,
+    /// A request frame is being written: a drop now leaves half a frame on the wire.
+    Writing,
+    /// The request was written whole and its reply is awaited.
+    Awaiting(u64),
 }
 
 /// What the listener hands each inbound message to. Runs on the node's local tasks.
@@ -199,74 +225,88 @@ impl BusClient {
             return Err(TransportError::TooLarge(payload.len()));
         }
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let pooled = self.take_idle(to);
-        // The connection lives inside this future until the whole reply is read: if the
-        // future is dropped (openraft cancels RPCs) or times out, the connection goes with
-        // it and a reply still in flight can never answer another request.
-        let exchange = async {
-            let mut pooled = match pooled {
-                Some(pooled) => pooled,
-                None => self.open(to).await?.0,
-            };
-            let reply =
-                exchange(&mut pooled, &self.identity.codec, request, service, payload).await?;
-            Ok::<_, TransportError>((pooled, reply))
+        let mut lease = Lease {
+            client: self,
+            to,
+            pooled: self.take_idle(to),
+            state: LeaseState::Clean,
         };
-        match self.env.timeout(timeout, exchange).await {
-            Ok(Ok((pooled, reply))) => {
-                self.put_idle(to, pooled);
-                Ok(reply)
+        let exchange = async {
+            if lease.pooled.is_none() {
+                lease.pooled = Some(self.open(to).await?);
             }
-            Ok(Err(error)) => Err(error),
+            exchange(&mut lease, &self.identity.codec, request, service, payload).await
+        };
+        let result = match self.env.timeout(timeout, exchange).await {
+            Ok(result) => result,
             Err(_) => Err(TransportError::Timeout(timeout)),
+        };
+        if result.is_err() && !matches!(result, Err(TransportError::Timeout(_))) {
+            // The connection failed or broke the protocol: never reuse it.
+            lease.pooled = None;
         }
+        drop(lease);
+        result
     }
 
     /// Connects to `to` and returns the peer's `Hello` (CLUSTER MEET's first step).
     pub async fn hello(&self, to: SocketAddr) -> Result<Hello, TransportError> {
-        let (pooled, hello) = self.open(to).await?;
+        let timeout = self.identity.timings.connect_timeout;
+        let greeting = async {
+            let mut pooled = self.open(to).await?;
+            let hello = read_hello(&mut pooled).await?;
+            Ok::<_, TransportError>((pooled, hello))
+        };
+        let (pooled, hello) = self
+            .env
+            .timeout(timeout, greeting)
+            .await
+            .map_err(|_| TransportError::Timeout(timeout))??;
         self.put_idle(to, pooled);
         Ok(hello)
     }
 
-    /// Connects and exchanges `Hello`s within the connect timeout.
-    async fn open(&self, to: SocketAddr) -> Result<(Pooled, Hello), TransportError> {
+    /// Connects and writes this node's `Hello`, within the connect timeout. The peer's
+    /// `Hello` is read with the first reply, so a new connection costs one round trip
+    /// before the request rather than two.
+    async fn open(&self, to: SocketAddr) -> Result<Pooled, TransportError> {
         let timeout = self.identity.timings.connect_timeout;
         let opening = async {
             let mut conn = self.env.connect(to).await?;
             conn.set_nodelay(true)?;
-            let mut decoder = BusDecoder::new(self.identity.codec.clone());
             let hello = BusMessage::Hello(self.identity.hello);
             write_message(&mut conn, &self.identity.codec, &hello).await?;
-            let peer = match read_message(&mut conn, &mut decoder).await? {
-                BusMessage::Hello(peer) => peer,
-                other => return Err(protocol_error(format!("expected Hello, got {other:?}"))),
-            };
-            check_hello(&peer)?;
-            let opened = self.env.now();
-            Ok::<_, TransportError>((
-                Pooled {
-                    conn,
-                    decoder,
-                    opened,
-                },
-                peer,
-            ))
+            Ok::<_, TransportError>(conn)
         };
-        match self.env.timeout(timeout, opening).await {
-            Ok(result) => result,
-            Err(_) => Err(TransportError::Timeout(timeout)),
-        }
+        let conn = match self.env.timeout(timeout, opening).await {
+            Ok(result) => result?,
+            Err(_) => return Err(TransportError::Timeout(timeout)),
+        };
+        Ok(Pooled {
+            conn,
+            decoder: BusDecoder::new(self.identity.codec.clone()),
+            opened: self.env.now(),
+            greeted: false,
+            pending: None,
+        })
     }
 
-    /// The newest idle connection to `to` still young enough to use; older ones are
-    /// closed.
+    /// The newest idle connection to `to` still fit to use; the others are closed: those
+    /// older than the age limit, and those whose unread reply has been outstanding for
+    /// longer than a connect timeout (a link that swallows replies is not trusted).
     fn take_idle(&self, to: SocketAddr) -> Option<Pooled> {
         let now = self.env.now();
-        let age_max = self.identity.timings.connection_age_max;
+        let timings = self.identity.timings;
+        let fit = |pooled: &Pooled| {
+            let young = now.saturating_duration_since(pooled.opened) < timings.connection_age_max;
+            let answering = pooled.pending.is_none_or(|(_, since)| {
+                now.saturating_duration_since(since) < timings.connect_timeout
+            });
+            young && answering
+        };
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let pool = idle.get_mut(&to)?;
-        pool.retain(|pooled| now.saturating_duration_since(pooled.opened) < age_max);
+        pool.retain(fit);
         let taken = pool.pop();
         if pool.is_empty() {
             idle.remove(&to);
@@ -275,8 +315,8 @@ impl BusClient {
     }
 
     fn put_idle(&self, to: SocketAddr, pooled: Pooled) {
-        // A connection with unread bytes is out of step with its peer: close it.
-        if pooled.decoder.buffered_len() != 0 {
+        // Unread bytes with nothing pending mean the connection is out of step: close it.
+        if pooled.pending.is_none() && pooled.decoder.buffered_len() != 0 {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -290,6 +330,24 @@ impl BusClient {
     pub fn idle_connections(&self, to: SocketAddr) -> usize {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         idle.get(&to).map_or(0, Vec::len)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(mut pooled) = self.pooled.take() else {
+            return;
+        };
+        match self.state {
+            LeaseState::Clean => {}
+            // Half a frame went out: the connection is unusable.
+            LeaseState::Writing => return,
+            // Dropped while waiting for the reply to `request`: the next call skips it.
+            LeaseState::Awaiting(request) => {
+                pooled.pending = Some((request, self.client.env.now()));
+            }
+        }
+        self.client.put_idle(self.to, pooled);
     }
 }
 
@@ -308,9 +366,14 @@ impl RaftTransport for BusClient {
     }
 }
 
-/// Writes one request on `pooled` and reads its reply.
+/// The most stale replies one call may skip: each is the reply to an earlier call on the
+/// connection that gave up waiting, and a connection is lent again only shortly after.
+const STALE_REPLIES_MAX: usize = 4;
+
+/// Writes one request on the leased connection and reads its reply, skipping replies to
+/// earlier requests whose calls gave up.
 async fn exchange(
-    pooled: &mut Pooled,
+    lease: &mut Lease<'_>,
     codec: &BusCodec,
     request: u64,
     service: Service,
@@ -324,22 +387,53 @@ async fn exchange(
         kind: KIND_REQUEST,
         body,
     };
-    write_message(&mut pooled.conn, codec, &message).await?;
-    let reply = read_message(&mut pooled.conn, &mut pooled.decoder).await?;
-    let BusMessage::Raft {
-        kind: KIND_RESPONSE,
-        body,
-    } = reply
-    else {
-        return Err(protocol_error("expected an RPC reply".to_string()));
+    let Some(pooled) = lease.pooled.as_mut() else {
+        return Err(protocol_error("no connection leased".to_string()));
     };
-    let (id, payload) = split_response(body)?;
-    if id != request {
-        return Err(protocol_error(format!(
-            "reply to request {id} while waiting for {request}"
-        )));
+    lease.state = LeaseState::Writing;
+    write_message(&mut pooled.conn, codec, &message).await?;
+    lease.state = LeaseState::Awaiting(request);
+    let Some(pooled) = lease.pooled.as_mut() else {
+        return Err(protocol_error("no connection leased".to_string()));
+    };
+    if !pooled.greeted {
+        read_hello(pooled).await?;
     }
-    Ok(payload)
+    for _ in 0..=STALE_REPLIES_MAX {
+        let reply = read_message(&mut pooled.conn, &mut pooled.decoder).await?;
+        let BusMessage::Raft {
+            kind: KIND_RESPONSE,
+            body,
+        } = reply
+        else {
+            return Err(protocol_error("expected an RPC reply".to_string()));
+        };
+        let (id, reply) = split_response(body)?;
+        if id < request {
+            // The reply to a call that gave up; its id says it is not ours.
+            continue;
+        }
+        if id > request {
+            return Err(protocol_error(format!(
+                "reply to request {id} while waiting for {request}"
+            )));
+        }
+        lease.state = LeaseState::Clean;
+        pooled.pending = None;
+        return Ok(reply);
+    }
+    Err(protocol_error("too many stale replies".to_string()))
+}
+
+/// Reads and checks the peer's `Hello`, the first message on every connection.
+async fn read_hello(pooled: &mut Pooled) -> Result<Hello, TransportError> {
+    let hello = match read_message(&mut pooled.conn, &mut pooled.decoder).await? {
+        BusMessage::Hello(hello) => hello,
+        other => return Err(protocol_error(format!("expected Hello, got {other:?}"))),
+    };
+    check_hello(&hello)?;
+    pooled.greeted = true;
+    Ok(hello)
 }
 
 /// Splits a reply body into its request id and payload.

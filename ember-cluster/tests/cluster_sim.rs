@@ -468,23 +468,16 @@ fn run(scenario: Scenario, nodes: u8, seed: u64) -> (Vec<String>, Vec<Topology>)
     }
     sim.client("driver", drive(world.clone(), scenario));
     let mut crash_rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    // Bounded by the simulation duration, after which step fails.
-    loop {
-        let finished = sim
-            .step()
-            .unwrap_or_else(|e| panic!("{scenario:?} with {nodes} nodes, seed {seed}: {e}"));
-        let action = world.actions.lock().unwrap().pop_front();
-        match action {
-            Some(Action::Crash(n)) => {
-                sim.crash(host(n));
-                disk.crash(&host(n), &mut crash_rng);
-            }
-            Some(Action::Restart(n)) => sim.bounce(host(n)),
-            None => {}
-        }
-        if finished {
-            break;
-        }
+    let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        step_all(&mut sim, &world, &disk, &mut crash_rng, scenario)
+    }));
+    if let Err(panic) = stepped {
+        let trace = world.trace.lock().unwrap().clone();
+        eprintln!(
+            "{scenario:?} x{nodes} seed {seed} failed; trace:\n{}",
+            trace.join("\n")
+        );
+        std::panic::resume_unwind(panic);
     }
     let topologies = world
         .registry
@@ -495,6 +488,35 @@ fn run(scenario: Scenario, nodes: u8, seed: u64) -> (Vec<String>, Vec<Topology>)
         .collect();
     let trace = world.trace.lock().unwrap().clone();
     (trace, topologies)
+}
+
+/// Steps the simulation to its end, carrying out the driver's crash and restart actions.
+fn step_all(
+    sim: &mut turmoil::Sim<'_>,
+    world: &World,
+    disk: &SimDisk,
+    crash_rng: &mut rand_chacha::ChaCha8Rng,
+    scenario: Scenario,
+) {
+    let (nodes, seed) = (world.nodes, world.seed);
+    // Bounded by the simulation duration, after which step fails.
+    loop {
+        let finished = sim
+            .step()
+            .unwrap_or_else(|e| panic!("{scenario:?} with {nodes} nodes, seed {seed}: {e}"));
+        let action = world.actions.lock().unwrap().pop_front();
+        match action {
+            Some(Action::Crash(n)) => {
+                sim.crash(host(n));
+                disk.crash(&host(n), crash_rng);
+            }
+            Some(Action::Restart(n)) => sim.bounce(host(n)),
+            None => {}
+        }
+        if finished {
+            return;
+        }
+    }
 }
 
 /// Each node's applied log, by index (a restarted node applies its recovered entries
