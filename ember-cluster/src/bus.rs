@@ -710,3 +710,230 @@ async fn open_gossip(
     .await?;
     Ok(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ember_net::SimDisk;
+    use ember_proto::cluster_bus::{NodeAddress, NodeId};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const PORT: u16 = 16379;
+
+    /// Answers service `Raft` with its payload after `payload[0] * 10` ms; closes the
+    /// connection on any other service.
+    struct Echo {
+        env: Env,
+    }
+
+    impl BusHandler for Echo {
+        async fn rpc(&self, _from: Hello, service: u8, payload: Vec<u8>) -> Option<Vec<u8>> {
+            if service != Service::Raft as u8 {
+                return None;
+            }
+            let delay_ms = u64::from(payload.first().copied().unwrap_or(0)) * 10;
+            self.env.sleep(Duration::from_millis(delay_ms)).await;
+            Some(payload)
+        }
+
+        fn gossip(&self, _message: BusMessage) {}
+    }
+
+    fn identity(byte: u8, secret: Option<&[u8]>) -> BusIdentity {
+        let hello = Hello {
+            sender: NodeId::from_bytes([byte; 20]),
+            address: NodeAddress {
+                ip: IpAddr::V4(Ipv4Addr::new(192, 168, 0, byte)),
+                data_port: 6379,
+                bus_port: PORT,
+            },
+            protocol_version: BUS_PROTOCOL_VERSION,
+        };
+        BusIdentity::new(
+            hello,
+            secret,
+            BusTimings::from_node_timeout(Duration::from_secs(1)),
+        )
+    }
+
+    /// A world with one echo server and a client script, 5 ms per message.
+    fn with_server<F, Fut>(secret: Option<&'static [u8]>, client: F)
+    where
+        F: FnOnce(Env, SocketAddr) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let mut sim = turmoil::Builder::new()
+            .epoch(std::time::UNIX_EPOCH)
+            .rng_seed(5)
+            .min_message_latency(Duration::from_millis(5))
+            .max_message_latency(Duration::from_millis(5))
+            .build();
+        let disk = SimDisk::new(5);
+        let server_disk = disk.clone();
+        sim.host("server", move || {
+            let disk = server_disk.clone();
+            async move {
+                let env = Env::simulation(5, "server", disk, 1, 0);
+                let listener = env
+                    .bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), PORT))
+                    .await?;
+                let handler = Rc::new(Echo { env: env.clone() });
+                serve(env, listener, identity(1, secret), handler).await;
+                Ok(())
+            }
+        });
+        sim.client("client", async move {
+            let env = Env::simulation(5, "client", disk, 1, 0);
+            let server = SocketAddr::new(turmoil::lookup("server"), PORT);
+            client(env, server).await;
+            Ok(())
+        });
+        sim.run().unwrap();
+    }
+
+    #[test]
+    fn a_late_reply_is_skipped_by_its_id_and_never_answers_the_next_call() {
+        with_server(Some(b"k"), |env, server| async move {
+            let client = BusClient::new(env.clone(), identity(2, Some(b"k")));
+            let short = Duration::from_millis(50);
+            // The server answers after 200 ms: the call gives up at 50 ms.
+            let late = client.call(server, Service::Raft, &[20], short).await;
+            assert!(matches!(late, Err(TransportError::Timeout(_))), "{late:?}");
+            // The connection went back with its reply outstanding.
+            assert_eq!(client.idle_connections(server), 1);
+            // Wait for the late reply to arrive: the next call must skip it.
+            env.sleep(Duration::from_millis(300)).await;
+            let next = client.call(server, Service::Raft, &[0, 7], short).await;
+            assert_eq!(next.unwrap(), vec![0, 7]);
+            assert_eq!(client.idle_connections(server), 1);
+        });
+    }
+
+    #[test]
+    fn a_call_dropped_by_its_caller_leaves_no_stale_reply() {
+        with_server(None, |env, server| async move {
+            let client = BusClient::new(env.clone(), identity(2, None));
+            let long = Duration::from_secs(5);
+            // The caller gives up (drops the future) before the reply comes.
+            let dropped = env
+                .timeout(
+                    Duration::from_millis(40),
+                    client.call(server, Service::Raft, &[10, 1], long),
+                )
+                .await;
+            assert!(dropped.is_err());
+            // At once, while the stale reply is still in flight.
+            let next = client.call(server, Service::Raft, &[0, 2], long).await;
+            assert_eq!(next.unwrap(), vec![0, 2]);
+            // Several calls in a row reuse one connection.
+            for round in 0..5u8 {
+                let reply = client.call(server, Service::Raft, &[0, round], long).await;
+                assert_eq!(reply.unwrap(), vec![0, round]);
+            }
+            assert_eq!(client.idle_connections(server), 1);
+        });
+    }
+
+    #[test]
+    fn a_reply_outstanding_too_long_retires_its_connection() {
+        with_server(None, |env, server| async move {
+            let client = BusClient::new(env.clone(), identity(2, None));
+            // 2.5 s: far past the connect timeout that bounds an outstanding reply.
+            let late = client
+                .call(server, Service::Raft, &[250], Duration::from_millis(20))
+                .await;
+            assert!(late.is_err());
+            env.sleep(Duration::from_millis(600)).await;
+            let next = client
+                .call(server, Service::Raft, &[0, 9], Duration::from_secs(1))
+                .await;
+            assert_eq!(next.unwrap(), vec![0, 9], "a new connection answers");
+        });
+    }
+
+    #[test]
+    fn an_unknown_service_or_a_wrong_secret_fails_the_call_and_drops_the_connection() {
+        with_server(Some(b"right"), |env, server| async move {
+            let timeout = Duration::from_secs(1);
+            let client = BusClient::new(env.clone(), identity(2, Some(b"right")));
+            let unknown = client.call(server, Service::Propose, &[0], timeout).await;
+            assert!(unknown.is_err(), "{unknown:?}");
+            assert_eq!(client.idle_connections(server), 0);
+            let ok = client.call(server, Service::Raft, &[0, 3], timeout).await;
+            assert_eq!(ok.unwrap(), vec![0, 3]);
+            let wrong = BusClient::new(env.clone(), identity(3, Some(b"wrong")));
+            let refused = wrong.call(server, Service::Raft, &[0], timeout).await;
+            assert!(refused.is_err(), "{refused:?}");
+            let plain = BusClient::new(env, identity(4, None));
+            assert!(plain.hello(server).await.is_err());
+            let hello = client.hello(server).await.unwrap();
+            assert_eq!(hello.sender, NodeId::from_bytes([1; 20]));
+        });
+    }
+
+    #[test]
+    fn a_reply_to_another_request_fails_the_call() {
+        let mut sim = turmoil::Builder::new()
+            .epoch(std::time::UNIX_EPOCH)
+            .rng_seed(6)
+            .build();
+        // A broken server that answers every request under the next request's id.
+        sim.host("server", || async {
+            let env = Env::simulation(6, "server", SimDisk::new(6), 1, 0);
+            let listener = env
+                .bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), PORT))
+                .await?;
+            let codec = BusCodec::new(None);
+            let (mut conn, _) = listener.accept().await?;
+            let mut decoder = BusDecoder::new(codec.clone());
+            let hello = BusMessage::Hello(identity(1, None).hello);
+            write_message(&mut conn, &codec, &hello).await?;
+            // Bounded by the client's requests.
+            loop {
+                let message = read_message(&mut conn, &mut decoder).await?;
+                if let BusMessage::Raft {
+                    kind: KIND_REQUEST,
+                    body,
+                } = message
+                {
+                    let (id, _, payload) = split_request(body).unwrap();
+                    let mut reply = (id + 1).to_le_bytes().to_vec();
+                    reply.extend_from_slice(&payload);
+                    let response = BusMessage::Raft {
+                        kind: KIND_RESPONSE,
+                        body: reply,
+                    };
+                    write_message(&mut conn, &codec, &response).await?;
+                }
+            }
+        });
+        sim.client("client", async {
+            let env = Env::simulation(6, "client", SimDisk::new(6), 1, 0);
+            let server = SocketAddr::new(turmoil::lookup("server"), PORT);
+            let client = BusClient::new(env, identity(2, None));
+            let result = client
+                .call(server, Service::Raft, &[1], Duration::from_secs(1))
+                .await;
+            assert!(
+                matches!(result, Err(TransportError::Unreachable(_))),
+                "{result:?}"
+            );
+            assert_eq!(client.idle_connections(server), 0);
+            Ok(())
+        });
+        sim.run().unwrap();
+    }
+
+    #[test]
+    fn request_and_reply_bodies_split_or_are_refused() {
+        let mut body = 7u64.to_le_bytes().to_vec();
+        body.push(1);
+        body.extend_from_slice(b"xy");
+        assert_eq!(split_request(body), Some((7, 1, b"xy".to_vec())));
+        assert_eq!(split_request(vec![1, 2, 3]), None);
+        assert_eq!(split_request(7u64.to_le_bytes().to_vec()), None);
+        assert!(split_response(vec![1, 2]).is_err());
+        let (id, payload) = split_response(9u64.to_le_bytes().to_vec()).unwrap();
+        assert_eq!((id, payload), (9, Vec::new()));
+    }
+}
