@@ -181,8 +181,9 @@ fn raft_follows_topology(registry: &Registry, among: &[u8]) -> bool {
         let mut wanted: Vec<u64> = topology.voters().map(|v| v.name.raft_id()).collect();
         wanted.sort_unstable();
         let metrics = node.raft_metrics();
-        let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
-        voters == wanted
+        let membership = metrics.membership_config.membership();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        voters == wanted && membership.get_joint_config().len() == 1
     })
 }
 
@@ -541,6 +542,12 @@ fn applied_logs(trace: &[String], nodes: u8) -> Vec<BTreeMap<u64, String>> {
 }
 
 fn check(scenario: Scenario, nodes: u8, seeds: std::ops::Range<u64>) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     for seed in seeds {
         let (trace, topologies) = run(scenario, nodes, seed);
         if std::env::var_os("EMBER_TRACE").is_some() {
