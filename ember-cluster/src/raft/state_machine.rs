@@ -11,7 +11,7 @@
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ember_net::Env;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
@@ -43,10 +43,11 @@ pub struct AppliedEntry {
 /// Called for every applied entry, in log order, on the Raft's task: keep it short.
 pub type ApplyHook = Arc<dyn Fn(&AppliedEntry) + Send + Sync>;
 
-/// A shared read-only view of the applied topology, for the node's command handlers.
-#[derive(Clone, Default)]
+/// A shared read-only view of the applied topology, for the node's command handlers, and
+/// a way to wait for the next change.
+#[derive(Clone)]
 pub struct TopologyHandle {
-    current: Arc<RwLock<Arc<Topology>>>,
+    current: tokio::sync::watch::Sender<Arc<Topology>>,
 }
 
 /// openraft's state machine.
@@ -89,14 +90,33 @@ pub struct SnapshotBuilder {
 impl TopologyHandle {
     /// The topology as last applied.
     pub fn current(&self) -> Arc<Topology> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current.borrow().clone()
     }
 
+    /// A receiver that sees every topology the state machine publishes from now on (the
+    /// latest one, if several were published since it last looked).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Topology>> {
+        self.current.subscribe()
+    }
+
+    /// Publishes `topology` unless it equals the current one, so watchers wake only on a
+    /// real change (a Raft blank or membership entry changes nothing here).
     fn replace(&self, topology: Topology) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(topology);
+        self.current.send_if_modified(|current| {
+            if **current == topology {
+                return false;
+            }
+            *current = Arc::new(topology);
+            true
+        });
+    }
+}
+
+impl Default for TopologyHandle {
+    fn default() -> TopologyHandle {
+        TopologyHandle {
+            current: tokio::sync::watch::Sender::new(Arc::new(Topology::new())),
+        }
     }
 }
 
