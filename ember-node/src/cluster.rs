@@ -17,6 +17,14 @@ use ember_proto::Frame;
 
 use crate::slot::{key_slot, SLOT_COUNT};
 
+/// A command on a slot this node is migrating away: it runs only if `keys` are all here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub slot: u16,
+    pub to: String,
+    pub keys: Vec<Bytes>,
+}
+
 /// What a node knows to route: who it is and the topology it has applied.
 #[derive(Clone)]
 pub struct ClusterView {

@@ -90,6 +90,19 @@ pub struct ServerConfig {
     /// Minutes after which an idle key's LFU counter is decremented (0: never).
     #[arg(long, default_value_t = 1)]
     pub lfu_decay_time: u32,
+    /// Run as a Redis Cluster node (`--cluster-enabled` or `--cluster-enabled yes`): hash
+    /// slots, MOVED/ASK, CLUSTER commands, the cluster bus.
+    #[arg(long, num_args = 0..=1, default_missing_value = "yes", default_value = "no", value_parser = parse_yes_no)]
+    pub cluster_enabled: bool,
+    /// Make this node a new cluster of one that owns every slot (harmless on restart).
+    #[arg(long)]
+    pub cluster_bootstrap: bool,
+    /// The cluster bus listens on the client port plus this.
+    #[arg(long, default_value_t = 10000)]
+    pub cluster_port_offset: u16,
+    /// Milliseconds after which an unreachable node is considered failing.
+    #[arg(long, default_value_t = 5000)]
+    pub cluster_node_timeout: u64,
 }
 
 fn parse_policy(text: &str) -> Result<Policy, String> {
@@ -138,6 +151,10 @@ impl Default for ServerConfig {
             maxmemory_samples: 5,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            cluster_enabled: false,
+            cluster_bootstrap: false,
+            cluster_port_offset: 10000,
+            cluster_node_timeout: 5000,
         }
     }
 }

@@ -120,6 +120,7 @@ pub async fn serve(local: Rc<ShardLocal>, conn: Conn) {
         stash: BytesMut::new(),
         wrote: false,
         local: local.clone(),
+        pending_ask: None,
         client,
         reader,
         writer,
@@ -138,6 +139,8 @@ struct Connection {
     /// for its records to be durable.
     wrote: bool,
     local: Rc<ShardLocal>,
+    /// The ASK check `route` found for the command about to run (a migrating slot).
+    pending_ask: Option<Box<crate::cluster::Ask>>,
     client: std::sync::Arc<ClientEntry>,
     reader: ember_net::ConnReader,
     writer: ember_net::ConnWriter,
@@ -386,6 +389,12 @@ impl Connection {
         if !plain {
             return Some(argv);
         }
+        if let Some(node) = &shared.cluster {
+            // Anything but a plain local command (redirects, ASK checks) takes the long way.
+            if session.asking || !self.routes_here(node, spec, &argv) {
+                return Some(argv);
+            }
+        }
         let [shard] = target_shards(spec, &argv, shared.shard_count, self.local.id)[..] else {
             return Some(argv);
         };
@@ -402,6 +411,7 @@ impl Connection {
             watch: None,
             waiter: None,
             denyoom: spec.has(flag::DENYOOM),
+            ask: None,
         };
         if shard != self.local.id {
             let requests = batch.remote.entry(shard).or_default();
@@ -510,10 +520,18 @@ impl Connection {
                 .to_frame()
                 .into();
         }
+        if let Some(redirect) = self.route(session, spec, &argv) {
+            session.transaction.flag_error();
+            return redirect.into();
+        }
         if spec.has(flag::WRITE) || spec.has(flag::BLOCKING) || spec.name == "exec" {
             self.wrote = true;
         }
         let in_multi = session.transaction.queue.is_some();
+        if in_multi {
+            // Inside MULTI the keys are checked now; the ASK check is not kept for EXEC.
+            self.pending_ask = None;
+        }
         if in_multi && !RUN_INSIDE_MULTI.contains(&spec.name) {
             if spec.has(flag::NO_MULTI) {
                 session.transaction.flag_error();
@@ -596,6 +614,7 @@ impl Connection {
                     watch,
                     waiter: None,
                     denyoom: spec.has(flag::DENYOOM),
+                    ask: self.pending_ask.take(),
                 };
                 let (outcome, argv) = self.execute_data(spec, request, now_ms).await;
                 let Outcome::Reply(frame) = outcome else {
@@ -620,7 +639,101 @@ impl Connection {
                 (replies, Some(argv))
             }
             Handler::Persistence => (self.persistence(session, spec, &argv).await, Some(argv)),
+            Handler::Cluster => (self.cluster(session, spec, &argv).await, Some(argv)),
             Handler::Container | Handler::Exec => unreachable!("resolved or handled by dispatch"),
+        }
+    }
+
+    /// A CLUSTER subcommand; COUNTKEYSINSLOT and GETKEYSINSLOT borrow the store of the shard
+    /// that owns the slot.
+    async fn cluster(
+        &mut self,
+        session: &Session,
+        spec: &'static CommandSpec,
+        argv: &[Bytes],
+    ) -> Replies {
+        use crate::cmd::cluster::{Call, KeysInSlot, Outcome};
+        let shared = self.local.shared.clone();
+        let call = shared.cluster.as_ref().map(|node| Call {
+            node,
+            protocol: session.protocol,
+            now_ms: self.local.env.unix_ms(),
+        });
+        let work = match crate::cmd::cluster::execute(call, spec, argv).await {
+            Ok(Outcome::Reply(frame)) => return frame.into(),
+            Ok(Outcome::Keys(work)) => work,
+            Err(error) => return error.to_frame().into(),
+        };
+        let slot = match work {
+            KeysInSlot::Count(slot) | KeysInSlot::List(slot, _) => slot,
+        };
+        let shard = crate::slot::shard_of_slot(slot, shared.shard_count);
+        let mut stores = self.local.borrow_many(&[shard]).await;
+        let store = &mut stores[0];
+        let frame = match work {
+            KeysInSlot::Count(_) => {
+                Frame::Integer(store.keys_in_slot(0, slot, usize::MAX).len() as i64)
+            }
+            KeysInSlot::List(_, count) => Frame::Array(
+                store
+                    .keys_in_slot(0, slot, count)
+                    .into_iter()
+                    .map(Frame::Bulk)
+                    .collect(),
+            ),
+        };
+        self.local.return_many(stores);
+        frame.into()
+    }
+
+    /// Whether a command's keys are all in a slot this node serves, with no migration.
+    fn routes_here(
+        &self,
+        node: &ember_cluster::ClusterNode,
+        spec: &CommandSpec,
+        argv: &[Bytes],
+    ) -> bool {
+        let positions = spec.key_positions(argv);
+        let view = crate::cluster::ClusterView {
+            myself: node.myself(),
+            topology: node.topology(),
+        };
+        view.route(positions.iter().map(|&i| &argv[i][..]), false) == crate::cluster::Route::Here
+    }
+
+    /// Where a command's keys are served, with `--cluster-enabled`: an error reply to send
+    /// instead of running it here (MOVED, ASK ...), or `None` to run it. A slot being
+    /// migrated away leaves an ASK check for the shard (`pending_ask`).
+    fn route(
+        &mut self,
+        session: &mut Session,
+        spec: &CommandSpec,
+        argv: &[Bytes],
+    ) -> Option<Frame> {
+        let node = self.local.shared.cluster.as_ref()?;
+        let asking = std::mem::take(&mut session.asking);
+        if !matches!(spec.handler, Handler::Data(_)) || spec.route != Route::Keys {
+            return None;
+        }
+        let positions = spec.key_positions(argv);
+        if positions.is_empty() {
+            return None;
+        }
+        let view = crate::cluster::ClusterView {
+            myself: node.myself(),
+            topology: node.topology(),
+        };
+        match view.route(positions.iter().map(|&i| &argv[i][..]), asking) {
+            crate::cluster::Route::Here => None,
+            crate::cluster::Route::Refuse(redirect) => Some(redirect.to_frame()),
+            crate::cluster::Route::HereWhileMigrating { slot, to } => {
+                self.pending_ask = Some(Box::new(crate::cluster::Ask {
+                    slot,
+                    to,
+                    keys: positions.iter().map(|&i| argv[i].clone()).collect(),
+                }));
+                None
+            }
         }
     }
 
@@ -847,6 +960,7 @@ impl Connection {
                     watch: None,
                     waiter: None,
                     denyoom: queued.spec.has(flag::DENYOOM),
+                    ask: None,
                 };
                 // Without a waiter a blocking command answers at once, so nothing blocks here.
                 match request.run(&self.local.shared, stores, now_ms) {
@@ -862,7 +976,9 @@ impl Connection {
                 };
                 reply.into()
             }
-            Handler::Container | Handler::Exec => unreachable!("never queued"),
+            Handler::Container | Handler::Exec | Handler::Cluster => {
+                unreachable!("never queued")
+            }
         }
     }
 
@@ -890,6 +1006,7 @@ impl Connection {
                 watch: None,
                 waiter: waiter_ref,
                 denyoom: spec.has(flag::DENYOOM),
+                ask: None,
             };
             // Each attempt runs at its own time: a retry follows a wait.
             let now_ms = self.local.env.unix_ms();

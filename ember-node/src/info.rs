@@ -15,7 +15,10 @@ pub fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "stats" => stats(ctx, out),
         "replication" => replication(out),
         "cpu" => cpu(out),
-        "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "cluster" => {
+            let enabled = u8::from(ctx.shared.cluster.is_some());
+            let _ = write!(out, "# Cluster\r\ncluster_enabled:{enabled}\r\n");
+        }
         "keyspace" => keyspace(ctx, out),
         _ => {}
     }
@@ -26,12 +29,17 @@ fn server(ctx: &mut Ctx, out: &mut String) {
     let uptime_s = ctx.now_ms.saturating_sub(shared.started_unix_ms) / 1000;
     let _ = write!(
         out,
-        "# Server\r\nredis_version:{}\r\nember_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\n\
+        "# Server\r\nredis_version:{}\r\nember_version:{}\r\nredis_mode:{}\r\nos:{} {}\r\n\
          arch_bits:{}\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
          server_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nshards:{}\r\n\
-         executable:ember-server\r\nconfig_file:\r\ncluster_enabled:0\r\n",
+         executable:ember-server\r\nconfig_file:\r\n",
         crate::REDIS_VERSION,
         crate::EMBER_VERSION,
+        if shared.cluster.is_some() {
+            "cluster"
+        } else {
+            "standalone"
+        },
         std::env::consts::OS,
         std::env::consts::ARCH,
         usize::BITS,

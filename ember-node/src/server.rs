@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ember_net::{Env, ShardFactory};
 use rand::Rng;
@@ -67,6 +68,8 @@ pub struct Shared {
     pub run_id: String,
     pub simulated: bool,
     pub persist: crate::persist::Persist,
+    /// This node's cluster membership, with `--cluster-enabled`.
+    pub cluster: Option<ember_cluster::ClusterNode>,
 }
 
 impl Shared {
@@ -87,6 +90,7 @@ impl Shared {
             run_id: "0".repeat(40),
             simulated: true,
             persist: crate::persist::Persist::disabled(shard_count),
+            cluster: None,
         }
     }
 }
@@ -142,6 +146,7 @@ pub async fn start(
         .store(env.unix_ms(), Ordering::Relaxed);
     let listener = env.bind(SocketAddr::new(host, config.port)).await?;
     let addr = listener.local_addr()?;
+    let cluster = start_cluster(&env, &config, host, addr.port()).await?;
     let mut run_id_rng = env.rng("run-id");
     let run_id: String = (0..40)
         .map(|_| char::from_digit(run_id_rng.gen_range(0..16), 16).expect("hex digit"))
@@ -161,6 +166,7 @@ pub async fn start(
         run_id,
         simulated: env.is_simulated(),
         persist,
+        cluster,
     });
     crate::persist::recover::prepare_dir(&env, &shared)
         .await
@@ -169,6 +175,41 @@ pub async fn start(
     env.spawn(crate::persist::save::schedule(env.clone(), shared.clone()));
     let accept = accept_loop(env, listener, peers, shared.clone());
     Ok((Started { addr, shared }, accept))
+}
+
+/// With `--cluster-enabled`, starts this node's cluster membership (its bus on the data
+/// port plus `--cluster-port-offset`, its Raft log under the data directory) and, with
+/// `--cluster-bootstrap`, makes it a cluster of one owning every slot.
+async fn start_cluster(
+    env: &Env,
+    config: &ServerConfig,
+    host: std::net::IpAddr,
+    port: u16,
+) -> io::Result<Option<ember_cluster::ClusterNode>> {
+    if !config.cluster_enabled {
+        if config.cluster_bootstrap {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--cluster-bootstrap needs --cluster-enabled",
+            ));
+        }
+        return Ok(None);
+    }
+    let data_dir = std::path::PathBuf::from(&config.data_dir).join("cluster");
+    let mut cluster = ember_cluster::ClusterConfig::new(data_dir, host, port);
+    cluster.bind_ip = host;
+    cluster.bus_port_offset = config.cluster_port_offset;
+    cluster.node_timeout = Duration::from_millis(config.cluster_node_timeout);
+    let node = ember_cluster::ClusterNode::start(env.clone(), cluster)
+        .await
+        .map_err(|e| io::Error::other(format!("cluster: {e}")))?;
+    if config.cluster_bootstrap {
+        node.bootstrap()
+            .await
+            .map_err(|e| io::Error::other(format!("cluster bootstrap: {e}")))?;
+    }
+    tracing::info!(node = %node.myself(), "cluster node started");
+    Ok(Some(node))
 }
 
 /// Builds every shard's channels first (each shard needs all peers' senders), then starts them.

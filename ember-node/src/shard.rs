@@ -50,6 +50,8 @@ pub struct DataRequest {
     /// The command may add memory (Redis's `denyoom`): refused while over maxmemory with
     /// nothing left to evict.
     pub denyoom: bool,
+    /// Its slot is being migrated away: keys already gone get ASK or TRYAGAIN instead.
+    pub ask: Option<Box<crate::cluster::Ask>>,
 }
 
 /// What running a data command gives: a reply, or the news that it blocks.
@@ -83,6 +85,19 @@ impl DataRequest {
         }
         if out_of_memory && self.denyoom {
             return Outcome::Reply(CmdError::OutOfMemory.to_frame());
+        }
+        if let Some(ask) = &self.ask {
+            let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);
+            let missing = ask
+                .keys
+                .iter()
+                .filter(|key| !ctx.store(key).exists(self.db, key, now_ms))
+                .count();
+            let redirect =
+                crate::cluster::ask_if_missing(ask.slot, &ask.to, ask.keys.len(), missing);
+            if let Some(redirect) = redirect {
+                return Outcome::Reply(redirect.to_frame());
+            }
         }
         let (result, propagate) = {
             let mut ctx = Ctx::new(now_ms, self.db, self.protocol, shared, stores);

@@ -284,6 +284,11 @@ fn auth(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
 /// SELECT index
 fn select(ctx: &mut SessionCtx, args: &mut Args) -> Result<Frame, CmdError> {
     let index = args.i64()?;
+    if ctx.shared.cluster.is_some() && index != 0 {
+        return Err(CmdError::Err(
+            "SELECT is not allowed in cluster mode".into(),
+        ));
+    }
     if index < 0 || index >= DATABASES_MAX as i64 {
         return Err(CmdError::DbIndexOutOfRange);
     }

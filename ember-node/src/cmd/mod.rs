@@ -11,6 +11,7 @@
 pub mod args;
 pub mod bitmap;
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod dump;
 pub mod hash;
@@ -108,6 +109,10 @@ pub struct Session {
     pub closing: bool,
     pub transaction: transaction::Transaction,
     pub pubsub: crate::pubsub::Subscriptions,
+    /// ASKING was sent: the next command may touch a slot this node is importing.
+    pub asking: bool,
+    /// READONLY was sent (reads of a replica's slots are served; ember has no replicas).
+    pub readonly: bool,
 }
 
 impl Session {
@@ -121,6 +126,8 @@ impl Session {
             closing: false,
             transaction: transaction::Transaction::default(),
             pubsub: crate::pubsub::Subscriptions::default(),
+            asking: false,
+            readonly: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ember_proto::Frame;
 
 use super::{
-    bitmap, connection, dump, hash, keys, list, persistence, pubsub, server, set, string,
+    bitmap, cluster, connection, dump, hash, keys, list, persistence, pubsub, server, set, string,
     transaction, zset, DataFn, SessionFn,
 };
 
@@ -115,6 +115,9 @@ pub enum Handler {
     /// SAVE, BGSAVE, BGREWRITEAOF and SHUTDOWN, which the connection runs itself (they wait
     /// for shards to write their files).
     Persistence,
+    /// CLUSTER's subcommands, which the connection runs itself (they wait for Raft commits
+    /// or read the store of the shard that owns a slot).
+    Cluster,
 }
 
 /// Defines a family's `cmd`: a data command routed by its keys, in `group`. Every family whose
@@ -295,8 +298,9 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 13] = [
+        let families: [&'static [CommandSpec]; 14] = [
             bitmap::COMMANDS,
+            cluster::COMMANDS,
             transaction::COMMANDS,
             pubsub::COMMANDS,
             string::COMMANDS,
@@ -479,7 +483,8 @@ mod tests {
                 Handler::Session(_)
                 | Handler::Exec
                 | Handler::Subscription(_)
-                | Handler::Persistence => {
+                | Handler::Persistence
+                | Handler::Cluster => {
                     assert_eq!(spec.route, Route::None, "{}", spec.name)
                 }
                 Handler::Data(_) => assert_ne!(spec.route, Route::None, "{}", spec.name),

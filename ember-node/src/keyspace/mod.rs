@@ -614,6 +614,18 @@ impl Store {
         self.dbs[db].keys.ttl_len()
     }
 
+    /// Up to `limit` keys of `db` in hash slot `slot` (CLUSTER GETKEYSINSLOT and
+    /// COUNTKEYSINSLOT): a walk over the whole table.
+    pub fn keys_in_slot(&self, db: usize, slot: u16, limit: usize) -> Vec<Bytes> {
+        self.dbs[db]
+            .keys
+            .iter()
+            .filter(|entry| crate::slot::key_slot(entry.key()) == slot)
+            .take(limit)
+            .map(|entry| Bytes::copy_from_slice(entry.key()))
+            .collect()
+    }
+
     /// What the key's entry and value cost, dead or alive.
     pub fn cost_of(&self, db: usize, key: &[u8]) -> Option<usize> {
         self.dbs[db].keys.get(key).map(entry_cost)
