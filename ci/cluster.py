@@ -10,6 +10,9 @@
    migrates, the keys move in batches (GETKEYSINSLOT, DUMP, ASKING + RESTORE, DEL) while
    the workload keeps creating keys in that slot (following ASK to the target), then one
    SETSLOT NODE commit hands the slot over. Every acknowledged key must be readable after.
+5. `redis-cli --cluster reshard` (MIGRATE ... KEYS in batches) moves 30 slots while a
+   redis-py workload creates keys and increments counters in them: every acknowledged
+   key is there and every counter equals its acknowledged increments.
 
 Usage: python3 ci/cluster.py path/to/ember-server
 """
@@ -163,6 +166,56 @@ def migrate_under_load(ports):
           f"{len(acknowledged)} acknowledged keys all readable")
 
 
+def reshard_under_load(ports):
+    ids = node_ids(ports[0])
+    rc = RedisCluster(host="127.0.0.1", port=ports[0])
+    for i in range(3000):
+        rc.set(f"r:{i}", i)
+    created, increments = list(range(3000)), {}
+    stop = threading.Event()
+    errors = []
+
+    def workload():
+        writer = RedisCluster(host="127.0.0.1", port=ports[2])
+        i = 3000
+        while not stop.is_set():
+            try:
+                writer.set(f"r:{i}", i)
+                created.append(i)
+                counter = f"n:{i % 40}"
+                writer.incr(counter)
+                increments[counter] = increments.get(counter, 0) + 1
+            except redis.RedisError as error:
+                errors.append(repr(error))
+            i += 1
+
+    thread = threading.Thread(target=workload)
+    thread.start()
+    time.sleep(0.3)
+    result = subprocess.run(
+        ["redis-cli", "--cluster", "reshard", f"127.0.0.1:{ports[0]}",
+         "--cluster-from", ids[ports[0]], "--cluster-to", ids[ports[1]],
+         "--cluster-slots", "30", "--cluster-yes"],
+        capture_output=True, text=True, timeout=300)
+    time.sleep(0.3)
+    stop.set()
+    thread.join()
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert not errors, errors[:5]
+    report = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{ports[0]}"],
+                            capture_output=True, text=True).stdout
+    assert "[OK] All 16384 slots covered." in report, report
+    assert "[OK] All nodes agree about slots configuration." in report, report
+    reader = RedisCluster(host="127.0.0.1", port=ports[1])
+    missing = [i for i in created if reader.get(f"r:{i}") != str(i).encode()]
+    assert not missing, f"{len(missing)} acknowledged keys lost, e.g. {missing[:5]}"
+    wrong = {k: (int(reader.get(k) or 0), n) for k, n in increments.items()
+             if int(reader.get(k) or 0) != n}
+    assert not wrong, f"counters differ from acknowledged increments: {wrong}"
+    print(f"redis-cli --cluster reshard of 30 slots under load: {len(created)} keys and "
+          f"{sum(increments.values())} increments all there")
+
+
 def main():
     binary = os.path.abspath(sys.argv[1])
     ports = three_ports()
@@ -174,6 +227,7 @@ def main():
         check_redis_cli(ports)
         check_redis_py(ports)
         migrate_under_load(ports)
+        reshard_under_load(ports)
     except Exception:
         for port in ports:
             log = os.path.join(data, str(port), "log")

@@ -640,6 +640,11 @@ impl Connection {
             }
             Handler::Persistence => (self.persistence(session, spec, &argv).await, Some(argv)),
             Handler::Cluster => (self.cluster(session, spec, &argv).await, Some(argv)),
+            Handler::Migrate => {
+                let cluster = self.local.shared.cluster.is_some();
+                let frame = crate::cmd::migrate::execute(&self.local, cluster, &argv).await;
+                (frame.into(), Some(argv))
+            }
             Handler::Container | Handler::Exec => unreachable!("resolved or handled by dispatch"),
         }
     }
@@ -711,7 +716,7 @@ impl Connection {
         argv: &[Bytes],
     ) -> Option<Frame> {
         let node = self.local.shared.cluster.as_ref()?;
-        let asking = std::mem::take(&mut session.asking);
+        let asking = std::mem::take(&mut session.asking) || spec.name == "restore-asking";
         if !matches!(spec.handler, Handler::Data(_)) || spec.route != Route::Keys {
             return None;
         }
@@ -976,7 +981,7 @@ impl Connection {
                 };
                 reply.into()
             }
-            Handler::Container | Handler::Exec | Handler::Cluster => {
+            Handler::Container | Handler::Exec | Handler::Cluster | Handler::Migrate => {
                 unreachable!("never queued")
             }
         }

@@ -21,6 +21,7 @@ super::table::keyed_family!("generic");
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("dump", 2, READONLY, ONE_KEY, "2.6.0", "Returns a serialized representation of the value stored at a key.", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).", dump),
+    cmd("restore-asking", -4, WRITE | DENYOOM | DANGEROUS, ONE_KEY, "3.0.0", "An internal command for migrating keys in a cluster: RESTORE, as if ASKING came first.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", restore),
     cmd("restore", -4, WRITE | DENYOOM | DANGEROUS, ONE_KEY, "2.6.0", "Creates a key from the serialized representation of a value.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).", restore),
 ];
 

@@ -17,6 +17,7 @@ pub mod dump;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod scan;

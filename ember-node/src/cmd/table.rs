@@ -8,8 +8,8 @@ use bytes::Bytes;
 use ember_proto::Frame;
 
 use super::{
-    bitmap, cluster, connection, dump, hash, keys, list, persistence, pubsub, server, set, string,
-    transaction, zset, DataFn, SessionFn,
+    bitmap, cluster, connection, dump, hash, keys, list, migrate, persistence, pubsub, server, set,
+    string, transaction, zset, DataFn, SessionFn,
 };
 
 pub mod flag {
@@ -118,6 +118,8 @@ pub enum Handler {
     /// CLUSTER's subcommands, which the connection runs itself (they wait for Raft commits
     /// or read the store of the shard that owns a slot).
     Cluster,
+    /// MIGRATE, which the connection runs itself (it holds stores across network I/O).
+    Migrate,
 }
 
 /// Defines a family's `cmd`: a data command routed by its keys, in `group`. Every family whose
@@ -298,7 +300,8 @@ fn group_category(group: &str) -> &'static str {
 pub fn all() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let families: [&'static [CommandSpec]; 14] = [
+        let families: [&'static [CommandSpec]; 15] = [
+            migrate::COMMANDS,
             bitmap::COMMANDS,
             cluster::COMMANDS,
             transaction::COMMANDS,
@@ -484,7 +487,8 @@ mod tests {
                 | Handler::Exec
                 | Handler::Subscription(_)
                 | Handler::Persistence
-                | Handler::Cluster => {
+                | Handler::Cluster
+                | Handler::Migrate => {
                     assert_eq!(spec.route, Route::None, "{}", spec.name)
                 }
                 Handler::Data(_) => assert_ne!(spec.route, Route::None, "{}", spec.name),

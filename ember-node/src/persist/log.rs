@@ -99,7 +99,7 @@ fn log_as_command(store: &mut Store, db: usize, argv: &[Bytes]) {
     } else if is(&["getex", "expire", "pexpire", "expireat", "pexpireat"]) {
         let record = ttl_state(store, db, &argv[1]);
         store.journal.append(db, &record);
-    } else if is(&["restore"]) {
+    } else if is(&["restore", "restore-asking"]) {
         let record = restore_state(store, db, argv);
         store.journal.append(db, &record);
     } else {
