@@ -13,6 +13,8 @@
 5. `redis-cli --cluster reshard` (MIGRATE ... KEYS in batches) moves 30 slots while a
    redis-py workload creates keys and increments counters in them: every acknowledged
    key is there and every counter equals its acknowledged increments.
+6. Two nodes frozen (SIGSTOP): the third, cut off from the majority, stops serving keys
+   (CLUSTERDOWN) within the failure detection time; thawed, the cluster is ok again.
 
 Usage: python3 ci/cluster.py path/to/ember-server
 """
@@ -202,10 +204,17 @@ def reshard_under_load(ports):
     thread.join()
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert not errors, errors[:5]
-    report = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{ports[0]}"],
-                            capture_output=True, text=True).stdout
+    # Every node applies the last commit within moments (as Redis's gossip spreads it).
+    deadline = time.monotonic() + 10
+    while True:
+        report = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{ports[0]}"],
+                                capture_output=True, text=True).stdout
+        agreed = "[OK] All nodes agree about slots configuration." in report
+        if agreed or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert "[OK] All 16384 slots covered." in report, report
-    assert "[OK] All nodes agree about slots configuration." in report, report
+    assert agreed, report
     reader = RedisCluster(host="127.0.0.1", port=ports[1])
     missing = [i for i in created if reader.get(f"r:{i}") != str(i).encode()]
     assert not missing, f"{len(missing)} acknowledged keys lost, e.g. {missing[:5]}"
@@ -214,6 +223,38 @@ def reshard_under_load(ports):
     assert not wrong, f"counters differ from acknowledged increments: {wrong}"
     print(f"redis-cli --cluster reshard of 30 slots under load: {len(created)} keys and "
           f"{sum(increments.values())} increments all there")
+
+
+def minority_stops_serving(ports, data):
+    pids = [int(open(os.path.join(data, str(p), "pid")).read()) for p in ports[1:]]
+    lone = redis.Redis(port=ports[0])
+    key = next(f"m{i}" for i in range(10000) if owner_port(ports[0], RedisCluster.keyslot(
+        RedisCluster(host="127.0.0.1", port=ports[0]), f"m{i}")) == ports[0])
+    lone.set(key, "v")
+    for pid in pids:
+        os.kill(pid, 19)  # SIGSTOP
+    try:
+        deadline = time.monotonic() + 30
+        refused = None
+        while time.monotonic() < deadline:
+            try:
+                lone.get(key)
+            except redis.exceptions.ClusterDownError as error:
+                refused = str(error)
+                break
+            time.sleep(0.2)
+        assert refused == "The cluster is down", refused
+        waited = 30 - (deadline - time.monotonic())
+    finally:
+        for pid in pids:
+            os.kill(pid, 18)  # SIGCONT
+    deadline = time.monotonic() + 30
+    while b"cluster_state:ok" not in lone.execute_command("CLUSTER", "INFO"):
+        assert time.monotonic() < deadline, "the cluster did not recover"
+        time.sleep(0.2)
+    assert lone.get(key) == b"v"
+    print(f"a node cut off from the majority refused keys after {waited:.1f} s, "
+          f"and served them again once the others were back")
 
 
 def main():
@@ -228,6 +269,7 @@ def main():
         check_redis_py(ports)
         migrate_under_load(ports)
         reshard_under_load(ports)
+        minority_stops_serving(ports, data)
     except Exception:
         for port in ports:
             log = os.path.join(data, str(port), "log")

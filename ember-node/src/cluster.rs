@@ -25,11 +25,13 @@ pub struct Ask {
     pub keys: Vec<Bytes>,
 }
 
-/// What a node knows to route: who it is and the topology it has applied.
+/// What a node knows to route: who it is, the topology it has applied, and whether it
+/// reaches a majority of the masters that serve slots.
 #[derive(Clone)]
 pub struct ClusterView {
     pub myself: NodeName,
     pub topology: Arc<Topology>,
+    pub quorum: bool,
 }
 
 /// Where a command goes.
@@ -76,9 +78,10 @@ pub fn client_address(node: &NodeInfo) -> String {
 }
 
 impl ClusterView {
-    /// Whether every slot has an owner (Redis's cluster_state:ok with full coverage).
+    /// Redis's cluster_state:ok: every slot has an owner and this node reaches a majority
+    /// of the masters serving them.
     pub fn is_ok(&self) -> bool {
-        self.topology.slots_assigned() == SLOT_COUNT as usize
+        self.quorum && self.topology.slots_assigned() == SLOT_COUNT as usize
     }
 
     /// Routes a command with these keys; `asking` is whether the client sent ASKING just
@@ -96,6 +99,10 @@ impl ClusterView {
         let Some(slot) = slot else {
             return Route::Here;
         };
+        if !self.quorum {
+            // Cut off from the majority: the slots may be changing hands elsewhere.
+            return Route::Refuse(Redirect::ClusterDown);
+        }
         let Some(owner) = self.topology.slot_owner(slot) else {
             return Route::Refuse(Redirect::SlotNotServed);
         };
@@ -180,6 +187,7 @@ mod tests {
         ClusterView {
             myself: name(me),
             topology: Arc::new(t.clone()),
+            quorum: true,
         }
     }
 
@@ -261,6 +269,15 @@ mod tests {
             one.route([key_in_slot_0.as_bytes()], false),
             Route::Refuse(Redirect::SlotNotServed)
         );
+        let cut_off = ClusterView {
+            quorum: false,
+            ..view(1, &topology())
+        };
+        assert_eq!(
+            cut_off.route([&b"bar"[..]], false),
+            Route::Refuse(Redirect::ClusterDown)
+        );
+        assert_eq!(cut_off.route(std::iter::empty(), false), Route::Here);
         assert_eq!(
             Redirect::ClusterDown.to_frame(),
             Frame::Error(Bytes::from_static(b"CLUSTERDOWN The cluster is down"))

@@ -661,6 +661,7 @@ impl Connection {
         let shared = self.local.shared.clone();
         let call = shared.cluster.as_ref().map(|node| Call {
             node,
+            quorum: shared.cluster_quorum.load(Ordering::Relaxed),
             protocol: session.protocol,
             now_ms: self.local.env.unix_ms(),
         });
@@ -702,6 +703,7 @@ impl Connection {
         let view = crate::cluster::ClusterView {
             myself: node.myself(),
             topology: node.topology(),
+            quorum: self.local.shared.cluster_quorum.load(Ordering::Relaxed),
         };
         view.route(positions.iter().map(|&i| &argv[i][..]), false) == crate::cluster::Route::Here
     }
@@ -727,6 +729,7 @@ impl Connection {
         let view = crate::cluster::ClusterView {
             myself: node.myself(),
             topology: node.topology(),
+            quorum: self.local.shared.cluster_quorum.load(Ordering::Relaxed),
         };
         match view.route(positions.iter().map(|&i| &argv[i][..]), asking) {
             crate::cluster::Route::Here => None,

@@ -70,6 +70,10 @@ pub struct Shared {
     pub persist: crate::persist::Persist,
     /// This node's cluster membership, with `--cluster-enabled`.
     pub cluster: Option<ember_cluster::ClusterNode>,
+    /// Whether this node reaches a majority of the masters that serve slots (always true
+    /// outside cluster mode); without it, it serves no keys (`CLUSTERDOWN`), as a Redis
+    /// master cut off from the majority does.
+    pub cluster_quorum: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {
@@ -91,6 +95,7 @@ impl Shared {
             simulated: true,
             persist: crate::persist::Persist::disabled(shard_count),
             cluster: None,
+            cluster_quorum: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 }
@@ -167,7 +172,11 @@ pub async fn start(
         simulated: env.is_simulated(),
         persist,
         cluster,
+        cluster_quorum: Arc::new(std::sync::atomic::AtomicBool::new(true)),
     });
+    if let Some(node) = shared.cluster.clone() {
+        env.spawn(watch_quorum(env.clone(), node, shared.clone()));
+    }
     crate::persist::recover::prepare_dir(&env, &shared)
         .await
         .map_err(io::Error::other)?;
@@ -210,6 +219,39 @@ async fn start_cluster(
     }
     tracing::info!(node = %node.myself(), "cluster node started");
     Ok(Some(node))
+}
+
+/// Every tenth of a second, whether this node still reaches a majority of the masters that
+/// serve slots (itself included; SWIM's suspected and failed members are unreachable).
+async fn watch_quorum(env: Env, node: ember_cluster::ClusterNode, shared: Arc<Shared>) {
+    let mut tick = env.interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let topology = node.topology();
+        let membership = node.membership();
+        let me = node.myself();
+        let serving: Vec<_> = topology
+            .nodes()
+            .filter(|info| !topology.slot_ranges(&info.name).is_empty())
+            .map(|info| info.name.clone())
+            .collect();
+        let reachable = serving
+            .iter()
+            .filter(|name| {
+                **name == me
+                    || !matches!(
+                        membership.get(*name),
+                        Some(
+                            ember_proto::cluster_bus::MemberState::Suspect
+                                | ember_proto::cluster_bus::MemberState::Dead
+                                | ember_proto::cluster_bus::MemberState::Left
+                        )
+                    )
+            })
+            .count();
+        let quorum = serving.is_empty() || reachable > serving.len() / 2;
+        shared.cluster_quorum.store(quorum, Ordering::Relaxed);
+    }
 }
 
 /// Builds every shard's channels first (each shard needs all peers' senders), then starts them.

@@ -185,6 +185,8 @@ fn readwrite(ctx: &mut SessionCtx, _args: &mut Args) -> Result<Frame, CmdError> 
 /// What a CLUSTER subcommand needs from the connection.
 pub struct Call<'a> {
     pub node: &'a ClusterNode,
+    /// Whether this node reaches a majority of the masters serving slots.
+    pub quorum: bool,
     pub protocol: Protocol,
     pub now_ms: u64,
 }
@@ -216,7 +218,7 @@ pub async fn execute(
     let reply = match spec.name {
         "cluster|myid" => bulk(Bytes::from(node.myself().to_string())),
         "cluster|keyslot" => int(i64::from(key_slot(&args.bytes()?))),
-        "cluster|info" => super::verbatim(info(node)),
+        "cluster|info" => super::verbatim(info(node, call.quorum)),
         "cluster|nodes" => super::verbatim(nodes(node, call.now_ms)),
         "cluster|slots" => slots(&node.topology()),
         "cluster|shards" => shards(node, call.protocol),
@@ -389,10 +391,10 @@ fn health(node: &ClusterNode, name: &NodeName) -> (&'static str, &'static str) {
     }
 }
 
-fn info(node: &ClusterNode) -> String {
+fn info(node: &ClusterNode, quorum: bool) -> String {
     let topology = node.topology();
     let assigned = topology.slots_assigned();
-    let state = if assigned == SLOT_COUNT as usize {
+    let state = if quorum && assigned == SLOT_COUNT as usize {
         "ok"
     } else {
         "fail"
