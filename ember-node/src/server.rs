@@ -233,7 +233,7 @@ async fn watch_quorum(env: Env, node: ember_cluster::ClusterNode, shared: Arc<Sh
         let serving: Vec<_> = topology
             .nodes()
             .filter(|info| !topology.slot_ranges(&info.name).is_empty())
-            .map(|info| info.name.clone())
+            .map(|info| info.name)
             .collect();
         let reachable = serving
             .iter()
