@@ -719,6 +719,24 @@ impl Connection {
     ) -> Option<Frame> {
         let node = self.local.shared.cluster.as_ref()?;
         let asking = std::mem::take(&mut session.asking) || spec.name == "restore-asking";
+        if matches!(spec.handler, Handler::Exec) {
+            // Every queued command's keys must share one slot; if not, the transaction is
+            // discarded, as in Redis.
+            let queue = session.transaction.queue.as_ref()?;
+            let mut slots = queue.iter().flat_map(|queued| {
+                let positions = queued.spec.key_positions(&queued.argv);
+                positions
+                    .into_iter()
+                    .map(|i| crate::slot::key_slot(&queued.argv[i]))
+                    .collect::<Vec<_>>()
+            });
+            let first = slots.next()?;
+            if slots.all(|slot| slot == first) {
+                return None;
+            }
+            session.transaction.end();
+            return Some(crate::cluster::Redirect::CrossSlot.to_frame());
+        }
         if !matches!(spec.handler, Handler::Data(_)) || spec.route != Route::Keys {
             return None;
         }

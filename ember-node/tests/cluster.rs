@@ -137,6 +137,35 @@ fn a_bootstrapped_node_owns_every_slot_and_speaks_redis_cluster_formats() {
     keys.sort();
     assert_eq!(keys, ["{t}a", "{t}b"]);
 
+    // A transaction's keys must share one slot; one that mixes slots is discarded at EXEC
+    // (sent one command at a time: redis-rs's atomic pipeline hides EXEC's error code).
+    let _: () = cmd("MULTI").query(&mut c).expect("MULTI");
+    let queued: String = cmd("SET").arg("{a}x").arg(1).query(&mut c).expect("SET");
+    assert_eq!(queued, "QUEUED");
+    let _: String = cmd("SET").arg("{b}y").arg(2).query(&mut c).expect("SET");
+    let mixed: redis::RedisResult<redis::Value> = cmd("EXEC").query(&mut c);
+    let error = mixed.expect_err("EXEC refuses keys of two slots");
+    assert_eq!(error.code(), Some("CROSSSLOT"));
+    let discarded: redis::RedisResult<redis::Value> = cmd("EXEC").query(&mut c);
+    assert!(
+        discarded.is_err_and(|e| e.to_string().contains("EXEC without MULTI")),
+        "the refused transaction is over"
+    );
+    for key in ["{a}x", "{b}y"] {
+        let exists: i64 = cmd("EXISTS").arg(key).query(&mut c).expect("EXISTS");
+        assert_eq!(exists, 0, "nothing of the refused transaction ran");
+    }
+    let same: Vec<redis::Value> = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("{a}x")
+        .arg(1)
+        .cmd("INCR")
+        .arg("{a}n")
+        .query(&mut c)
+        .expect("one slot commits");
+    assert_eq!(same.len(), 2);
+
     // Give foo's slot away: with nobody serving it, the cluster is down for that slot.
     let _: () = cmd("CLUSTER")
         .arg("DELSLOTS")
