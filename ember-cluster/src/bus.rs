@@ -89,6 +89,9 @@ pub enum Service {
     Raft = 0,
     /// A topology proposal forwarded to the leader (see `node`).
     Propose = 1,
+    /// The leader's applied log index, for a node catching up before it serves (see
+    /// `node`): the payload is empty, the reply a little-endian u64.
+    Applied = 2,
 }
 
 /// Timings of the bus.

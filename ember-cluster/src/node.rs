@@ -167,6 +167,8 @@ pub enum ClusterError {
     Raft(String),
     #[error("ERR the cluster node is shut down")]
     Stopped,
+    #[error("CLUSTERDOWN no Raft leader is known or reachable")]
+    NoLeader,
 }
 
 /// Why a node could not start.
@@ -213,6 +215,7 @@ enum Request {
         command: TopologyCommand,
         reply: oneshot::Sender<Result<Applied, ClusterError>>,
     },
+    Sync(oneshot::Sender<Result<(), ClusterError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -240,7 +243,8 @@ struct ProposeRequest {
 /// The answer to a [`ProposeRequest`], or the outcome of a local write.
 #[derive(Debug, Serialize, Deserialize)]
 enum ProposeReply {
-    Applied(ApplyResult),
+    /// Committed at this log index, with what applying it did.
+    Applied(ApplyResult, u64),
     /// Not the leader; the leader's bus address if known.
     NotLeader(Option<String>),
     /// The write did not commit in time (it still may).
@@ -433,6 +437,17 @@ impl ClusterNode {
             .await
     }
 
+    /// Catches up with the leader: asks it for its applied log index and waits until this
+    /// node has applied as much. Every change acknowledged to anyone was applied on the
+    /// leader first, so afterwards this node's topology holds every change acknowledged
+    /// before the call. A node that restarted, or comes back from a partition, must do
+    /// this before it serves keys: its own log may stop short of changes that moved its
+    /// slots away. Err when no leader is known or reachable, or within `propose_timeout`.
+    pub async fn sync(&self) -> Result<(), ClusterError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Request::Sync(reply), answer).await
+    }
+
     /// Stops the node's tasks and its Raft. Later calls fail with `Stopped`.
     pub async fn shutdown(&self) {
         let (reply, answer) = oneshot::channel();
@@ -576,6 +591,11 @@ async fn serve_requests(
                     let _ = reply.send(core_for_task.propose(command, None).await);
                 }));
             }
+            Request::Sync(reply) => {
+                drop(core.env.spawn(async move {
+                    let _ = reply.send(core_for_task.sync().await);
+                }));
+            }
             Request::Shutdown(reply) => {
                 for task in &tasks {
                     task.abort();
@@ -693,7 +713,16 @@ impl Core {
                 Some(to) => self.forward(to, &command, remaining).await,
             };
             match outcome {
-                ProposeReply::Applied(result) => return result.map_err(ClusterError::Refused),
+                ProposeReply::Applied(result, index) => {
+                    // Redis applies SETSLOT, ADDSLOTS ... on the node that received them
+                    // before it answers; so does ember: the caller's next command here
+                    // must see the change (a MIGRATE after SETSLOT MIGRATING, say).
+                    let remaining = deadline.saturating_duration_since(self.env.now());
+                    if !self.wait_applied(index, remaining).await {
+                        break;
+                    }
+                    return result.map_err(ClusterError::Refused);
+                }
                 ProposeReply::TimedOut => break,
                 ProposeReply::Failed(reason) => return Err(ClusterError::Raft(reason)),
                 ProposeReply::NotLeader(Some(leader)) => {
@@ -711,12 +740,67 @@ impl Core {
         Err(ClusterError::Timeout(self.propose_timeout))
     }
 
+    /// See [`ClusterNode::sync`].
+    async fn sync(&self) -> Result<(), ClusterError> {
+        let deadline = self.env.now() + self.propose_timeout;
+        let metrics = self.shared.raft.metrics().borrow().clone();
+        let Some(leader) = metrics.current_leader else {
+            return Err(ClusterError::NoLeader);
+        };
+        if leader == self.raft_id {
+            return Ok(());
+        }
+        let address = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .and_then(|node| node.addr.parse::<SocketAddr>().ok())
+            .ok_or(ClusterError::NoLeader)?;
+        let index = self
+            .client
+            .call(address, Service::Applied, &[], self.propose_timeout)
+            .await
+            .ok()
+            .and_then(|reply| <[u8; 8]>::try_from(reply.as_slice()).ok())
+            .map(u64::from_le_bytes)
+            .ok_or(ClusterError::NoLeader)?;
+        let remaining = deadline.saturating_duration_since(self.env.now());
+        match self.wait_applied(index, remaining).await {
+            true => Ok(()),
+            false => Err(ClusterError::Timeout(self.propose_timeout)),
+        }
+    }
+
+    /// This node's applied log index (0 before anything applied).
+    fn applied_index(&self) -> u64 {
+        let metrics = self.shared.raft.metrics();
+        let applied = metrics.borrow().last_applied.map_or(0, |id| id.index);
+        applied
+    }
+
+    /// Waits until this node has applied the log up to `index`; false after `timeout`.
+    async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        let mut metrics = self.shared.raft.metrics();
+        let waiting = async move {
+            loop {
+                let applied = metrics.borrow().last_applied.map(|id| id.index);
+                if applied.is_some_and(|applied| applied >= index) {
+                    return true;
+                }
+                if metrics.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        matches!(self.env.timeout(timeout, waiting).await, Ok(true))
+    }
+
     /// One write through the local Raft.
     async fn propose_local(&self, command: TopologyCommand, timeout: Duration) -> ProposeReply {
         let write = self.shared.raft.client_write(command);
         match self.env.timeout(timeout, write).await {
             Err(_) => ProposeReply::TimedOut,
-            Ok(Ok(response)) => ProposeReply::Applied(response.data),
+            Ok(Ok(response)) => ProposeReply::Applied(response.data, response.log_id.index),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
                 ProposeReply::NotLeader(forward.leader_node.map(|node| node.addr))
             }
@@ -783,6 +867,8 @@ impl BusHandler for NodeHandler {
             Some(self.raft.handle(&payload).await)
         } else if service == Service::Propose as u8 {
             Some(self.core.handle_propose(&payload).await)
+        } else if service == Service::Applied as u8 {
+            Some(self.core.applied_index().to_le_bytes().to_vec())
         } else {
             None
         }

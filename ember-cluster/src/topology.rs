@@ -81,13 +81,24 @@ pub struct SlotRange {
     pub end: u16,
 }
 
-/// The four forms of CLUSTER SETSLOT.
+/// The forms of CLUSTER SETSLOT: Redis's four, and ember's REVERSE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SlotAction {
-    Importing { from: NodeName },
-    Migrating { to: NodeName },
-    Node { owner: NodeName },
+    Importing {
+        from: NodeName,
+    },
+    Migrating {
+        to: NodeName,
+    },
+    Node {
+        owner: NodeName,
+    },
     Stable,
+    /// Rolls an open migration back in one commit: the importing node takes the slot and
+    /// migrates it back to the old owner, which imports it. Clients keep finding every key
+    /// (the new owner serves the keys already moved and sends the rest back with ASK), and
+    /// once the moved keys are back, SETSLOT NODE returns the slot to the old owner.
+    Reverse,
 }
 
 /// A proposed change to the topology. Each is applied whole or not at all.
@@ -162,6 +173,8 @@ pub enum TopologyError {
     UnknownNode(NodeName),
     #[error("ERR I don't know about node {0}")]
     DontKnowNode(NodeName),
+    #[error("ERR Slot {0} is not being migrated")]
+    NotMigrating(u16),
     #[error("ERR Please use SETSLOT only with masters.")]
     SetSlotOnReplica,
     #[error("ERR I'm not the owner of hash slot {0}")]
@@ -431,6 +444,7 @@ impl Topology {
                 self.importing.remove(&slot);
             }
             SlotAction::Node { owner } => self.set_slot_owner(slot, owner)?,
+            SlotAction::Reverse => self.reverse_migration(name, slot)?,
         }
         Ok(Applied::SlotSet)
     }
@@ -449,6 +463,31 @@ impl Topology {
         if imported {
             self.bump_epoch_without_consensus(owner);
         }
+        Ok(())
+    }
+
+    /// SETSLOT REVERSE, from either side of an open migration: the importer becomes the
+    /// owner (with a new epoch, as a finished import gives it) and migrates the slot back.
+    fn reverse_migration(&mut self, name: &NodeName, slot: u16) -> Result<(), TopologyError> {
+        let owner = self.slots[usize::from(slot)]
+            .and_then(|number| self.node_by_number(number))
+            .map(|node| node.name)
+            .ok_or(TopologyError::NotMigrating(slot))?;
+        let target = *self
+            .migrating
+            .get(&slot)
+            .ok_or(TopologyError::NotMigrating(slot))?;
+        if self.importing.get(&slot) != Some(&(target, owner)) {
+            return Err(TopologyError::NotMigrating(slot));
+        }
+        if *name != owner && *name != target {
+            return Err(TopologyError::NotMigrating(slot));
+        }
+        let number = self.master_target(&target, TopologyError::UnknownNode(target))?;
+        self.slots[usize::from(slot)] = Some(number);
+        self.migrating.insert(slot, owner);
+        self.importing.insert(slot, (owner, target));
+        self.bump_epoch_without_consensus(&target);
         Ok(())
     }
 
@@ -1166,6 +1205,45 @@ mod tests {
         for (command, expected) in cases {
             assert_eq!(error_text(&mut topology, command), expected);
         }
+    }
+
+    #[test]
+    fn setslot_reverse_hands_an_open_migration_back() {
+        let mut topology = three_masters();
+        let reverse = |node: u8| set_slot(node, 42, SlotAction::Reverse);
+        assert_eq!(
+            error_text(&mut topology, reverse(1)),
+            "ERR Slot 42 is not being migrated"
+        );
+        topology
+            .apply(&set_slot(1, 42, SlotAction::Migrating { to: name(2) }))
+            .unwrap();
+        assert_eq!(
+            error_text(&mut topology, reverse(2)),
+            "ERR Slot 42 is not being migrated",
+            "only half open"
+        );
+        topology
+            .apply(&set_slot(2, 42, SlotAction::Importing { from: name(1) }))
+            .unwrap();
+        assert_eq!(
+            error_text(&mut topology, reverse(3)),
+            "ERR Slot 42 is not being migrated",
+            "a bystander cannot reverse it"
+        );
+        let epoch = topology.current_epoch();
+        assert_eq!(topology.apply(&reverse(2)), Ok(Applied::SlotSet));
+        assert_eq!(topology.slot_owner(42).unwrap().name, name(2));
+        assert_eq!(topology.migrating(42), Some(&name(1)));
+        assert_eq!(topology.importing(42), Some((&name(1), &name(2))));
+        assert_eq!(topology.current_epoch(), epoch + 1);
+        // Reversing again swaps back; SETSLOT NODE to the old owner closes it.
+        assert_eq!(topology.apply(&reverse(1)), Ok(Applied::SlotSet));
+        assert_eq!(topology.slot_owner(42).unwrap().name, name(1));
+        let close = set_slot(1, 42, SlotAction::Node { owner: name(1) });
+        assert_eq!(topology.apply(&close), Ok(Applied::SlotSet));
+        assert_eq!(topology.migrating(42), None);
+        assert_eq!(topology.importing(42), None);
     }
 
     #[test]
