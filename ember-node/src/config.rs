@@ -103,6 +103,24 @@ pub struct ServerConfig {
     /// Milliseconds after which an unreachable node is considered failing.
     #[arg(long, default_value_t = 5000)]
     pub cluster_node_timeout: u64,
+    /// The IP address this node announces to the cluster and in MOVED/ASK redirections
+    /// (default: `--host`); needed when `--host` is 0.0.0.0.
+    #[arg(long)]
+    pub cluster_announce_ip: Option<String>,
+    /// Told about every applied topology entry and membership change (the simulator's
+    /// checkers); not a flag.
+    #[arg(skip)]
+    pub cluster_observer: Option<ClusterObserver>,
+}
+
+/// The cluster observer, with a `Debug` that does not try to print a closure.
+#[derive(Clone)]
+pub struct ClusterObserver(pub ember_cluster::Observer);
+
+impl std::fmt::Debug for ClusterObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterObserver")
+    }
 }
 
 fn parse_policy(text: &str) -> Result<Policy, String> {
@@ -155,6 +173,8 @@ impl Default for ServerConfig {
             cluster_bootstrap: false,
             cluster_port_offset: 10000,
             cluster_node_timeout: 5000,
+            cluster_announce_ip: None,
+            cluster_observer: None,
         }
     }
 }

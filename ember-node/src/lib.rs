@@ -31,4 +31,4 @@ pub mod slowlog;
 pub const REDIS_VERSION: &str = "7.2.4";
 pub const EMBER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub use config::ServerConfig;
+pub use config::{ClusterObserver, ServerConfig};

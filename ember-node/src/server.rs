@@ -171,8 +171,10 @@ pub async fn start(
         run_id,
         simulated: env.is_simulated(),
         persist,
+        // A cluster node serves keys only once `watch_quorum` has seen a majority and
+        // caught up with the leader.
+        cluster_quorum: Arc::new(std::sync::atomic::AtomicBool::new(cluster.is_none())),
         cluster,
-        cluster_quorum: Arc::new(std::sync::atomic::AtomicBool::new(true)),
     });
     if let Some(node) = shared.cluster.clone() {
         env.spawn(watch_quorum(env.clone(), node, shared.clone()));
@@ -204,11 +206,27 @@ async fn start_cluster(
         }
         return Ok(None);
     }
+    let announce_ip = match &config.cluster_announce_ip {
+        None => host,
+        Some(text) => text.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("--cluster-announce-ip '{text}' is not an IP address"),
+            )
+        })?,
+    };
+    if announce_ip.is_unspecified() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cluster mode needs an address other nodes and clients can reach: set --cluster-announce-ip when --host is 0.0.0.0",
+        ));
+    }
     let data_dir = std::path::PathBuf::from(&config.data_dir).join("cluster");
-    let mut cluster = ember_cluster::ClusterConfig::new(data_dir, host, port);
+    let mut cluster = ember_cluster::ClusterConfig::new(data_dir, announce_ip, port);
     cluster.bind_ip = host;
     cluster.bus_port_offset = config.cluster_port_offset;
     cluster.node_timeout = Duration::from_millis(config.cluster_node_timeout);
+    cluster.observer = config.cluster_observer.as_ref().map(|o| o.0.clone());
     let node = ember_cluster::ClusterNode::start(env.clone(), cluster)
         .await
         .map_err(|e| io::Error::other(format!("cluster: {e}")))?;
@@ -221,10 +239,14 @@ async fn start_cluster(
     Ok(Some(node))
 }
 
-/// Every tenth of a second, whether this node still reaches a majority of the masters that
-/// serve slots (itself included; SWIM's suspected and failed members are unreachable).
+/// Every tenth of a second, whether this node may serve keys: it reaches a majority of the
+/// masters that serve slots (itself included; SWIM's suspected and failed members are
+/// unreachable), and since it last did not (or since it started) it has caught up with the
+/// leader's log (`ClusterNode::sync`), so a node back from a crash or a partition never
+/// serves a slot that moved away meanwhile.
 async fn watch_quorum(env: Env, node: ember_cluster::ClusterNode, shared: Arc<Shared>) {
     let mut tick = env.interval(Duration::from_millis(100));
+    let mut synced = false;
     loop {
         tick.tick().await;
         let topology = node.topology();
@@ -249,8 +271,19 @@ async fn watch_quorum(env: Env, node: ember_cluster::ClusterNode, shared: Arc<Sh
                     )
             })
             .count();
-        let quorum = serving.is_empty() || reachable > serving.len() / 2;
-        shared.cluster_quorum.store(quorum, Ordering::Relaxed);
+        let majority = reachable > serving.len() / 2;
+        if serving.is_empty() {
+            shared.cluster_quorum.store(true, Ordering::Relaxed);
+            continue;
+        }
+        if !majority {
+            synced = false;
+        } else if !synced {
+            synced = node.sync().await.is_ok();
+        }
+        shared
+            .cluster_quorum
+            .store(majority && synced, Ordering::Relaxed);
     }
 }
 

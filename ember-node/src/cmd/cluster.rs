@@ -312,6 +312,7 @@ pub async fn execute(
                         owner: parse_node(&args.bytes()?)?,
                     },
                     b"stable" => SlotAction::Stable,
+                    b"reverse" => SlotAction::Reverse,
                     _ => return Err(CmdError::Err(
                         "Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"
                             .into(),
@@ -587,8 +588,9 @@ fn help() -> Frame {
             "NODES",
             "    Return cluster configuration seen by node. Output format:",
             "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
-            "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
-            "    Set slot state.",
+            "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>|REVERSE)",
+            "    Set slot state. REVERSE (ember) rolls an open migration back: the importing node",
+            "    takes the slot and migrates it back; then SETSLOT NODE returns it to its owner.",
             "SHARDS",
             "    Return information about slot range mappings and the nodes associated with them.",
             "SLOTS",
