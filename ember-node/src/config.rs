@@ -107,6 +107,10 @@ pub struct ServerConfig {
     /// (default: `--host`); needed when `--host` is 0.0.0.0.
     #[arg(long)]
     pub cluster_announce_ip: Option<String>,
+    /// A file holding the secret every node of the cluster shares: cluster-bus frames are
+    /// authenticated with an HMAC-SHA256 under it, and frames without it are refused.
+    #[arg(long)]
+    pub cluster_secret_file: Option<String>,
     /// Told about every applied topology entry and membership change (the simulator's
     /// checkers); not a flag.
     #[arg(skip)]
@@ -174,6 +178,7 @@ impl Default for ServerConfig {
             cluster_port_offset: 10000,
             cluster_node_timeout: 5000,
             cluster_announce_ip: None,
+            cluster_secret_file: None,
             cluster_observer: None,
         }
     }

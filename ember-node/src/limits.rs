@@ -60,3 +60,7 @@ const _: () = assert!(
 const _: () = assert!(STRING_LEN_MAX_BYTES < QUERY_BUFFER_MAX_BYTES);
 const _: () = assert!(EXPIRE_TICK_BUDGET_PERCENT > 0 && EXPIRE_TICK_BUDGET_PERCENT < 100);
 const _: () = assert!(READ_CHUNK_BYTES <= REPLY_BUFFER_FLUSH_BYTES);
+
+/// The shortest cluster-bus secret `--cluster-secret-file` accepts: 16 bytes, so that a
+/// guessable word is refused.
+pub const CLUSTER_SECRET_MIN_BYTES: usize = 16;

@@ -227,6 +227,10 @@ async fn start_cluster(
     cluster.bus_port_offset = config.cluster_port_offset;
     cluster.node_timeout = Duration::from_millis(config.cluster_node_timeout);
     cluster.observer = config.cluster_observer.as_ref().map(|o| o.0.clone());
+    cluster.secret = match &config.cluster_secret_file {
+        None => None,
+        Some(path) => Some(read_cluster_secret(env, path).await?),
+    };
     let node = ember_cluster::ClusterNode::start(env.clone(), cluster)
         .await
         .map_err(|e| io::Error::other(format!("cluster: {e}")))?;
@@ -237,6 +241,31 @@ async fn start_cluster(
     }
     tracing::info!(node = %node.myself(), "cluster node started");
     Ok(Some(node))
+}
+
+/// The shared cluster-bus secret: the file's bytes without a trailing newline, at least
+/// `CLUSTER_SECRET_MIN_BYTES` of them.
+async fn read_cluster_secret(env: &Env, path: &str) -> io::Result<Vec<u8>> {
+    let mut secret = env
+        .read(std::path::Path::new(path))
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("--cluster-secret-file {path}: {e}")))?;
+    while secret
+        .last()
+        .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')
+    {
+        secret.pop();
+    }
+    if secret.len() < crate::limits::CLUSTER_SECRET_MIN_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--cluster-secret-file {path}: the secret must hold at least {} bytes",
+                crate::limits::CLUSTER_SECRET_MIN_BYTES
+            ),
+        ));
+    }
+    Ok(secret)
 }
 
 /// Every tenth of a second, whether this node may serve keys: it reaches a majority of the

@@ -191,3 +191,67 @@ fn a_bootstrapped_node_owns_every_slot_and_speaks_redis_cluster_formats() {
         .expect("ADDSLOTS");
     let _: Option<String> = cmd("GET").arg("foo").query(&mut c).expect("served again");
 }
+
+/// `--cluster-secret-file`: nodes sharing the secret meet; a node with another secret
+/// cannot (its bus frames fail authentication); a secret too short refuses to start.
+#[test]
+fn the_cluster_bus_secret_admits_only_nodes_that_share_it() {
+    let secrets = common::TempDir::new();
+    let write = |name: &str, text: &str| {
+        let path = secrets.0.join(name);
+        std::fs::write(&path, text).expect("writes the secret");
+        path.to_str().expect("utf-8 path").to_string()
+    };
+    let shared = write("shared", "correct horse battery staple\n");
+    let other = write("other", "a different secret of some length\n");
+    let short = write("short", "tiny\n");
+    let node = |secret: &str, bootstrap: bool| {
+        let mut args = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port-offset",
+            "1",
+            "--cluster-secret-file",
+            secret,
+        ];
+        if bootstrap {
+            args.push("--cluster-bootstrap");
+        }
+        Server::start(&args)
+    };
+    let first = node(&shared, true);
+    let friend = node(&shared, false);
+    let stranger = node(&other, false);
+    let port = first.addr.port().to_string();
+    let meet = |server: &Server| -> redis::RedisResult<redis::Value> {
+        cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(&port)
+            .query(&mut server.client())
+    };
+    meet(&friend).expect("a node with the shared secret joins");
+    let nodes: String = cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut first.client())
+        .expect("CLUSTER NODES");
+    assert_eq!(nodes.lines().count(), 2, "{nodes}");
+    let refused = err(meet(&stranger));
+    assert!(refused.contains("cannot reach"), "{refused}");
+    let nodes: String = cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut first.client())
+        .expect("CLUSTER NODES");
+    assert_eq!(
+        nodes.lines().count(),
+        2,
+        "the stranger was not let in: {nodes}"
+    );
+    let dir = common::TempDir::new();
+    let (code, stderr) = common::start_refused(
+        &dir,
+        &["--cluster-enabled", "yes", "--cluster-secret-file", &short],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("at least 16 bytes"), "{stderr}");
+}

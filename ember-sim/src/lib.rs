@@ -27,6 +27,13 @@
 //! - `persist_client`: the writer clients, which read back and judge after each restart,
 //!   and the admin host; `write_log`: what each writer wrote to each key.
 //! - `bitrot_world`: the `bitrot` block, a flipped bit in the middle of a durable AOF.
+//!
+//! The cluster world (files whose first block is `cluster`): ember-server nodes in cluster
+//! mode, scripted step by step.
+//! - `cluster_script`: the steps; `cluster_world`: the nodes, faults and the step loop.
+//! - `cluster_client`: cluster-aware clients (MOVED, ASK, retries) checking replies
+//!   against `cluster_model`; `cluster_operator`: joins, spreads and migrates slots, checks
+//!   convergence and takes the key census; `cluster_link`: their connections.
 
 // tokio seeds its scheduler and `select!` from turmoil's generator only under this cfg;
 // without it two runs of one seed may differ. rustdoc is exempt: cargo passes it
@@ -39,6 +46,12 @@ compile_error!(
 pub mod bitrot_world;
 pub mod checkers;
 pub mod client;
+pub mod cluster_client;
+pub mod cluster_link;
+pub mod cluster_model;
+pub mod cluster_operator;
+pub mod cluster_script;
+pub mod cluster_world;
 pub mod collections;
 pub mod collections_workload;
 pub mod faults;

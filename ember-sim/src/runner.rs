@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::scenario::{self, BitrotSpec, Block, PersistSpec, RunSpec, ShutdownCheck, TypesSpec};
 use crate::trace::fnv1a;
 use crate::world::{self, Params};
-use crate::{bitrot_world, persist_world, types_world};
+use crate::{bitrot_world, cluster_world, persist_world, types_world};
 
 /// One seed's run of a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,11 +51,33 @@ pub fn run_seed(path: &Path, blocks: &[Block], seed: u64) -> SeedRun {
         reports: Vec::new(),
     };
     let mut trace_hash = fnv1a(0xcbf2_9ce4_8422_2325, &seed.to_le_bytes());
+    // A cluster file is one world run step by step: its blocks are reported together.
+    let mut script = match is_cluster_script(blocks) {
+        true => {
+            let running = catch_unwind(AssertUnwindSafe(|| {
+                cluster_world::run_script(blocks, seed, &mut run.lines)
+            }));
+            let (reports, hash) = running
+                .unwrap_or_else(|panic| (vec![Err(format!("panic: {}", panic_text(&panic)))], 0));
+            trace_hash = fnv1a(trace_hash, &hash.to_le_bytes());
+            Some(reports.into_iter())
+        }
+        false => None,
+    };
     for (index, block) in blocks.iter().enumerate() {
-        run.lines
-            .push(format!("block {}: {}", index + 1, block.command));
-        let (report, block_hash) = run_block(block, seed, &mut run.lines);
-        trace_hash = fnv1a(trace_hash, &block_hash.to_le_bytes());
+        let report = match script.as_mut() {
+            Some(reports) => match reports.next() {
+                Some(report) => report,
+                None => break,
+            },
+            None => {
+                run.lines
+                    .push(format!("block {}: {}", index + 1, block.command));
+                let (report, block_hash) = run_block(block, seed, &mut run.lines);
+                trace_hash = fnv1a(trace_hash, &block_hash.to_le_bytes());
+                report
+            }
+        };
         let (failure, fatal) = match &report {
             Err(failure) => (Some(failure.clone()), true),
             Ok(report) if *report != block.expected => {
@@ -83,6 +105,11 @@ pub fn run_seed(path: &Path, blocks: &[Block], seed: u64) -> SeedRun {
     run.lines
         .push(format!("seed={seed} trace={}", run.trace_hex));
     run
+}
+
+/// Whether a file is a cluster script (its first block builds a cluster world).
+fn is_cluster_script(blocks: &[Block]) -> bool {
+    blocks[0].command.split_whitespace().next() == Some("cluster")
 }
 
 /// Runs one block; Ok holds its seed-independent report, which is compared with the file.

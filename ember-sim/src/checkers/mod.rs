@@ -18,13 +18,29 @@
 //! - `corruption_refused`: a flipped bit in the middle of an AOF stops start-up with an
 //!   error naming the file and offset, and no data is served from it.
 
+//!
+//! The cluster world's, one property each:
+//! - `log_matching`: every node applies the same topology entry at each log index.
+//! - `slot_owners`: at most one owner per slot per config epoch, across all nodes' views.
+//! - `converged`: after faults heal, one topology, everyone alive, Raft voters as the
+//!   topology says, every node in the majority.
+//! - `redirects`: MOVED/ASK name cluster nodes and chains of them end (within a few hops
+//!   once the cluster is calm).
+//! - `key_census`: after migrations complete or roll back, every key on exactly one node,
+//!   its slot's owner, holding what its client's model admits.
+
 pub mod acknowledged;
+pub mod converged;
 pub mod corruption_refused;
 pub mod delivery;
 pub mod everysec_window;
+pub mod key_census;
 pub mod linearizable;
+pub mod log_matching;
 pub mod lost_connections;
 pub mod node_stops;
 pub mod pubsub;
 pub mod recovered_prefix;
+pub mod redirects;
 pub mod replies;
+pub mod slot_owners;
