@@ -94,10 +94,11 @@ pub enum SlotAction {
         owner: NodeName,
     },
     Stable,
-    /// Rolls an open migration back in one commit: the importing node takes the slot and
-    /// migrates it back to the old owner, which imports it. Clients keep finding every key
-    /// (the new owner serves the keys already moved and sends the rest back with ASK), and
-    /// once the moved keys are back, SETSLOT NODE returns the slot to the old owner.
+    /// Rolls an open migration back in one commit when sent to the importing node: it takes
+    /// the slot and migrates it back to the old owner, which imports it. Clients keep
+    /// finding every key (the new owner serves the keys already moved and sends the rest
+    /// back with ASK), and once the moved keys are back, SETSLOT NODE returns the slot to
+    /// the old owner. Idempotent: sent to the owner of an open migration it does nothing.
     Reverse,
 }
 
@@ -466,28 +467,31 @@ impl Topology {
         Ok(())
     }
 
-    /// SETSLOT REVERSE, from either side of an open migration: the importer becomes the
-    /// owner (with a new epoch, as a finished import gives it) and migrates the slot back.
+    /// SETSLOT REVERSE from a node on either side of an open migration: afterwards that node
+    /// owns the slot and migrates it to the other side. From the importing node this
+    /// reverses the migration (with a new epoch for it, as a finished import gives); from
+    /// the owner, or applied again (a retried proposal), it changes nothing, so a retry
+    /// can never swap the roles back.
     fn reverse_migration(&mut self, name: &NodeName, slot: u16) -> Result<(), TopologyError> {
         let owner = self.slots[usize::from(slot)]
             .and_then(|number| self.node_by_number(number))
             .map(|node| node.name)
             .ok_or(TopologyError::NotMigrating(slot))?;
-        let target = *self
-            .migrating
-            .get(&slot)
-            .ok_or(TopologyError::NotMigrating(slot))?;
-        if self.importing.get(&slot) != Some(&(target, owner)) {
+        let migrating_to = self.migrating.get(&slot).copied();
+        let importing = self.importing.get(&slot).copied();
+        if owner == *name {
+            // Already reversed by this node: its migration back is open.
+            let back = migrating_to.filter(|to| importing == Some((*to, owner)));
+            return back.map(|_| ()).ok_or(TopologyError::NotMigrating(slot));
+        }
+        if migrating_to != Some(*name) || importing != Some((*name, owner)) {
             return Err(TopologyError::NotMigrating(slot));
         }
-        if *name != owner && *name != target {
-            return Err(TopologyError::NotMigrating(slot));
-        }
-        let number = self.master_target(&target, TopologyError::UnknownNode(target))?;
+        let number = self.master_target(name, TopologyError::UnknownNode(*name))?;
         self.slots[usize::from(slot)] = Some(number);
         self.migrating.insert(slot, owner);
-        self.importing.insert(slot, (owner, target));
-        self.bump_epoch_without_consensus(&target);
+        self.importing.insert(slot, (owner, *name));
+        self.bump_epoch_without_consensus(name);
         Ok(())
     }
 
@@ -1212,7 +1216,7 @@ mod tests {
         let mut topology = three_masters();
         let reverse = |node: u8| set_slot(node, 42, SlotAction::Reverse);
         assert_eq!(
-            error_text(&mut topology, reverse(1)),
+            error_text(&mut topology, reverse(2)),
             "ERR Slot 42 is not being migrated"
         );
         topology
@@ -1231,17 +1235,24 @@ mod tests {
             "ERR Slot 42 is not being migrated",
             "a bystander cannot reverse it"
         );
+        // The owner already migrates the slot away from itself: nothing to do.
+        let open = topology.clone();
+        assert_eq!(topology.apply(&reverse(1)), Ok(Applied::SlotSet));
+        assert_eq!(topology, open);
         let epoch = topology.current_epoch();
         assert_eq!(topology.apply(&reverse(2)), Ok(Applied::SlotSet));
         assert_eq!(topology.slot_owner(42).unwrap().name, name(2));
         assert_eq!(topology.migrating(42), Some(&name(1)));
         assert_eq!(topology.importing(42), Some((&name(1), &name(2))));
         assert_eq!(topology.current_epoch(), epoch + 1);
-        // Reversing again swaps back; SETSLOT NODE to the old owner closes it.
-        assert_eq!(topology.apply(&reverse(1)), Ok(Applied::SlotSet));
-        assert_eq!(topology.slot_owner(42).unwrap().name, name(1));
+        // A retried proposal applies again and changes nothing.
+        let reversed = topology.clone();
+        assert_eq!(topology.apply(&reverse(2)), Ok(Applied::SlotSet));
+        assert_eq!(topology, reversed);
+        // SETSLOT NODE to the old owner, once the keys are back, closes it.
         let close = set_slot(1, 42, SlotAction::Node { owner: name(1) });
         assert_eq!(topology.apply(&close), Ok(Applied::SlotSet));
+        assert_eq!(topology.slot_owner(42).unwrap().name, name(1));
         assert_eq!(topology.migrating(42), None);
         assert_eq!(topology.importing(42), None);
     }

@@ -1,9 +1,9 @@
 //! A client following MOVED and ASK always reaches the node that serves the key: every
 //! redirection names a node of the cluster, a chain of them ends within [`HOPS_MAX`] hops
 //! whatever is going on (topology changes reach the nodes a few milliseconds apart, so two
-//! nodes may briefly point at each other), and within [`HOPS_CALM_MAX`] once the cluster
-//! is calm (converged, no faults): MOVED to the owner, then at most an ASK and a MOVED
-//! that a migration finishing in between may add.
+//! nodes may briefly point at each other), and takes at most [`HOPS_CALM_MAX`] more once
+//! the cluster is calm (converged, no faults): MOVED to the owner, then at most an ASK and
+//! a MOVED that a migration finishing in between may add.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -24,6 +24,8 @@ pub enum Redirect {
 pub struct Hops {
     nodes: Vec<SocketAddr>,
     followed: Vec<Redirect>,
+    /// How many of them were followed in a row while the cluster was calm.
+    calm: usize,
 }
 
 impl Redirect {
@@ -57,6 +59,7 @@ impl Hops {
         Hops {
             nodes,
             followed: Vec::new(),
+            calm: 0,
         }
     }
 
@@ -74,11 +77,16 @@ impl Hops {
             ));
         }
         self.followed.push(redirect);
-        let bound = if calm { HOPS_CALM_MAX } else { HOPS_MAX };
-        if self.followed.len() > bound {
-            let calm = if calm { "calm" } else { "changing" };
+        self.calm = if calm { self.calm + 1 } else { 0 };
+        if self.calm > HOPS_CALM_MAX {
             return Err(format!(
-                "more than {bound} redirections in a {calm} cluster: {:?}",
+                "more than {HOPS_CALM_MAX} redirections in a calm cluster: {:?}",
+                self.followed
+            ));
+        }
+        if self.followed.len() > HOPS_MAX {
+            return Err(format!(
+                "more than {HOPS_MAX} redirections: {:?}",
                 self.followed
             ));
         }
@@ -137,8 +145,14 @@ mod tests {
         }
         assert!(calm.follow(moved("10.0.0.1:6379"), true).is_err());
         let mut changing = Hops::new(nodes);
-        for _ in 0..HOPS_MAX {
+        for _ in 0..HOPS_MAX - HOPS_CALM_MAX {
             assert!(changing.follow(moved("10.0.0.2:6379"), false).is_ok());
+        }
+        for _ in 0..HOPS_CALM_MAX {
+            assert!(
+                changing.follow(moved("10.0.0.2:6379"), true).is_ok(),
+                "calm since"
+            );
         }
         assert!(changing.follow(moved("10.0.0.1:6379"), false).is_err());
     }
