@@ -10,10 +10,13 @@
    migrates, the keys move in batches (GETKEYSINSLOT, DUMP, ASKING + RESTORE, DEL) while
    the workload keeps creating keys in that slot (following ASK to the target), then one
    SETSLOT NODE commit hands the slot over. Every acknowledged key must be readable after.
-5. `redis-cli --cluster reshard` (MIGRATE ... KEYS in batches) moves 30 slots while a
+5. A migration stopped halfway (MIGRATE ... KEYS) and rolled back under a workload:
+   SETSLOT REVERSE on the target (sent twice: a retry changes nothing), the keys moved
+   back, SETSLOT NODE to the source; every acknowledged key is readable on the source.
+6. `redis-cli --cluster reshard` (MIGRATE ... KEYS in batches) moves 30 slots while a
    redis-py workload creates keys and increments counters in them: every acknowledged
    key is there and every counter equals its acknowledged increments.
-6. Two nodes frozen (SIGSTOP): the third, cut off from the majority, stops serving keys
+7. Two nodes frozen (SIGSTOP): the third, cut off from the majority, stops serving keys
    (CLUSTERDOWN) within the failure detection time; thawed, the cluster is ok again.
 
 Usage: python3 ci/cluster.py path/to/ember-server
@@ -168,6 +171,67 @@ def migrate_under_load(ports):
           f"{len(acknowledged)} acknowledged keys all readable")
 
 
+def rollback_under_load(ports):
+    """A migration stopped halfway and rolled back with SETSLOT REVERSE, under writes."""
+    rc = RedisCluster(host="127.0.0.1", port=ports[0])
+    slot = rc.keyslot("{rb}")
+    source = owner_port(ports[0], slot)
+    target = next(p for p in ports if p != source)
+    ids = node_ids(ports[0])
+    for i in range(300):
+        rc.set(f"{{rb}}:{i}", i)
+    acknowledged = list(range(300))
+    stop = threading.Event()
+    errors = []
+
+    def workload():
+        writer = RedisCluster(host="127.0.0.1", port=ports[1])
+        i = 300
+        while not stop.is_set():
+            try:
+                writer.set(f"{{rb}}:{i}", i)
+                acknowledged.append(i)
+            except redis.RedisError as error:  # counted, not hidden
+                errors.append(repr(error))
+            i += 1
+
+    def migrate(src, dst_port, limit):
+        moved = 0
+        while moved < limit:
+            keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 20)
+            if not keys:
+                break
+            reply = src.execute_command("MIGRATE", "127.0.0.1", dst_port, "", 0, 5000,
+                                        "REPLACE", "KEYS", *keys)
+            assert reply in (b"OK", b"NOKEY", "OK", "NOKEY"), reply
+            moved += len(keys)
+        return moved
+
+    thread = threading.Thread(target=workload)
+    thread.start()
+    src, dst = redis.Redis(port=source), redis.Redis(port=target)
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+    src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+    forward = migrate(src, target, 150)
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "REVERSE")
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "REVERSE")  # a retry changes nothing
+    back = migrate(dst, source, 10**9)
+    src.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[source])
+    time.sleep(0.5)
+    stop.set()
+    thread.join()
+    assert not errors, errors[:5]
+    assert owner_port(ports[0], slot) == source
+    reader = RedisCluster(host="127.0.0.1", port=ports[2])
+    missing = [i for i in acknowledged if reader.get(f"{{rb}}:{i}") != str(i).encode()]
+    assert not missing, f"{len(missing)} acknowledged keys lost, e.g. {missing[:5]}"
+    on_source = int(src.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot))
+    assert on_source == len(acknowledged), (on_source, len(acknowledged))
+    assert int(dst.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)) == 0
+    print(f"rollback of slot {slot} ({source} -> {target} -> {source}): {forward} keys out, "
+          f"{back} back, {len(acknowledged)} acknowledged keys all readable on the owner")
+
+
 def reshard_under_load(ports):
     ids = node_ids(ports[0])
     rc = RedisCluster(host="127.0.0.1", port=ports[0])
@@ -268,6 +332,7 @@ def main():
         check_redis_cli(ports)
         check_redis_py(ports)
         migrate_under_load(ports)
+        rollback_under_load(ports)
         reshard_under_load(ports)
         minority_stops_serving(ports, data)
     except Exception:
