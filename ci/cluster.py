@@ -137,6 +137,11 @@ def migrate_under_load(ports):
     thread = threading.Thread(target=workload)
     thread.start()
     src, dst = redis.Redis(port=source), redis.Redis(port=target)
+    try:
+        src.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+        raise AssertionError("SETSLOT NODE must refuse while the owner holds keys")
+    except redis.ResponseError as error:
+        assert "still hold keys for this hash slot" in str(error), error
     dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
     src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
     moved = 0

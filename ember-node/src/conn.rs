@@ -665,6 +665,9 @@ impl Connection {
             protocol: session.protocol,
             now_ms: self.local.env.unix_ms(),
         });
+        if let Some(refusal) = self.setslot_node_refusal(spec, argv).await {
+            return refusal.into();
+        }
         let work = match crate::cmd::cluster::execute(call, spec, argv).await {
             Ok(Outcome::Reply(frame)) => return frame.into(),
             Ok(Outcome::Keys(work)) => work,
@@ -690,6 +693,39 @@ impl Connection {
         };
         self.local.return_many(stores);
         frame.into()
+    }
+
+    /// Redis's check before CLUSTER SETSLOT <slot> NODE <other>: a node that owns the slot
+    /// and still holds keys in it refuses to give it away (they would be stranded).
+    async fn setslot_node_refusal(&self, spec: &CommandSpec, argv: &[Bytes]) -> Option<Frame> {
+        let node = self.local.shared.cluster.as_ref()?;
+        if spec.name != "cluster|setslot" || argv.len() != 5 {
+            return None;
+        }
+        if !argv[3].eq_ignore_ascii_case(b"node") {
+            return None;
+        }
+        let slot = crate::cmd::args::parse_i64(&argv[2])
+            .and_then(|slot| u16::try_from(slot).ok())
+            .filter(|slot| *slot < crate::slot::SLOT_COUNT)?;
+        let me = node.myself();
+        let topology = node.topology();
+        let target = ember_cluster::topology::NodeName::parse(std::str::from_utf8(&argv[4]).ok()?)?;
+        // An unknown target, or this node itself: the usual errors and replies follow.
+        let owner = topology.slot_owner(slot).map(|info| info.name);
+        if owner != Some(me) || target == me || topology.node(&target).is_none() {
+            return None;
+        }
+        let shard = crate::slot::shard_of_slot(slot, self.local.shared.shard_count);
+        let stores = self.local.borrow_many(&[shard]).await;
+        let held = !stores[0].keys_in_slot(0, slot, 1).is_empty();
+        self.local.return_many(stores);
+        held.then(|| {
+            CmdError::Err(format!(
+                "Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
+            ))
+            .to_frame()
+        })
     }
 
     /// Whether a command's keys are all in a slot this node serves, with no migration.
