@@ -21,6 +21,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use ember_net::{DetachedConn, Env};
 use ember_proto::{Frame, Protocol};
@@ -133,16 +135,26 @@ fn overhead_share(shared: &Shared) -> usize {
 }
 
 impl DataRequest {
-    /// Runs on one store at `now_ms` and measures how long it took, for the slow log.
-    pub fn run_timed(self, env: &Env, shared: &Shared, store: &mut Store, now_ms: u64) -> Done {
-        let started = env.now();
+    /// Runs on one store at `now_ms` and measures how long it took since `started`, for
+    /// the slow log; also returns when it ended, which the next command of a batch takes as
+    /// its start (one clock read per command).
+    pub fn run_timed(
+        self,
+        env: &Env,
+        shared: &Shared,
+        store: &mut Store,
+        now_ms: u64,
+        started: Instant,
+    ) -> (Done, Instant) {
         let outcome = self.run(shared, &mut [store], now_ms);
-        let duration_us = env.now().duration_since(started).as_micros() as u64;
-        Done {
+        let ended = env.now();
+        let duration_us = ended.duration_since(started).as_micros() as u64;
+        let done = Done {
             outcome,
             duration_us,
             argv: self.argv,
-        }
+        };
+        (done, ended)
     }
 }
 
@@ -356,9 +368,14 @@ async fn handle(local: &Rc<ShardLocal>, message: ShardMsg) {
         ShardMsg::Batch(batch) => {
             let mut store = local.acquire().await;
             let mut done = Vec::with_capacity(batch.requests.len());
+            // One wall-clock reading for the batch, as for the connection's own round.
+            let now_ms = local.env.unix_ms();
+            let mut mark = local.env.now();
             for request in batch.requests {
-                let now_ms = local.env.unix_ms();
-                done.push(request.run_timed(&local.env, &local.shared, &mut store, now_ms));
+                let (outcome, ended) =
+                    request.run_timed(&local.env, &local.shared, &mut store, now_ms, mark);
+                done.push(outcome);
+                mark = ended;
             }
             local.put_back(store);
             let _ = batch.reply.send(done);
