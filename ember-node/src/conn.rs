@@ -70,8 +70,8 @@ const UNLOGGED: &[&str] = &["auth", "hello"];
 
 /// How many pipelined commands ahead a key's bucket, and then its entry, are fetched into
 /// the cache: far enough for memory to answer before the command runs.
-const PREFETCH_BUCKET_AHEAD: usize = 4;
-const PREFETCH_ENTRY_AHEAD: usize = 2;
+const PREFETCH_BUCKET_AHEAD: usize = 8;
+const PREFETCH_ENTRY_AHEAD: usize = 4;
 
 /// What a RESP2 connection may run while subscribed.
 const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
@@ -310,6 +310,9 @@ impl Connection {
         };
         for index in 0..PREFETCH_BUCKET_AHEAD {
             self.prefetch(session, &requests, index, Prefetch::Bucket);
+        }
+        for index in 0..PREFETCH_ENTRY_AHEAD {
+            self.prefetch(session, &requests, index, Prefetch::Entry);
         }
         for index in 0..requests.len() {
             self.prefetch(
