@@ -149,7 +149,7 @@ pub async fn start(
     persist
         .last_save_unix_ms
         .store(env.unix_ms(), Ordering::Relaxed);
-    let listener = env.bind(SocketAddr::new(host, config.port)).await?;
+    let listener = bind_client_port(&env, &config, host).await?;
     let addr = listener.local_addr()?;
     let cluster = start_cluster(&env, &config, host, addr.port()).await?;
     let mut run_id_rng = env.rng("run-id");
@@ -186,6 +186,37 @@ pub async fn start(
     env.spawn(crate::persist::save::schedule(env.clone(), shared.clone()));
     let accept = accept_loop(env, listener, peers, shared.clone());
     Ok((Started { addr, shared }, accept))
+}
+
+/// Binds the client port. `--port 0` picks a free port; in cluster mode it must leave the
+/// bus port (the client port plus `--cluster-port-offset`) free too, so a port whose bus
+/// port is taken is given back and another drawn (a few tries, then the last error).
+async fn bind_client_port(
+    env: &Env,
+    config: &ServerConfig,
+    host: std::net::IpAddr,
+) -> io::Result<ember_net::Listener> {
+    const TRIES_MAX: usize = 16;
+    let mut tries = 0;
+    loop {
+        let listener = env.bind(SocketAddr::new(host, config.port)).await?;
+        if config.port != 0 || !config.cluster_enabled {
+            return Ok(listener);
+        }
+        let port = listener.local_addr()?.port();
+        let bus_port = port.checked_add(config.cluster_port_offset);
+        let probe = match bus_port {
+            Some(bus_port) => env.bind(SocketAddr::new(host, bus_port)).await,
+            None => Err(io::Error::new(io::ErrorKind::AddrInUse, "no bus port")),
+        };
+        tries += 1;
+        match probe {
+            // Freed right away: the cluster's bus binds it next.
+            Ok(_probe) => return Ok(listener),
+            Err(error) if tries == TRIES_MAX => return Err(error),
+            Err(_) => continue,
+        }
+    }
 }
 
 /// With `--cluster-enabled`, starts this node's cluster membership (its bus on the data
