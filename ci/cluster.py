@@ -110,6 +110,31 @@ def check_redis_py(ports):
     print(f"redis-py RedisCluster: ok (keys per node {per_node})")
 
 
+def start_writer(port, tag, acknowledged, also_other=False):
+    """A redis-py RedisCluster writing `<tag>:<i>` = i from the next i on, appending each
+    acknowledged i; with `also_other`, a key of another slot after each. Returns the stop
+    event, the errors seen (counted, not hidden) and the thread."""
+    stop = threading.Event()
+    errors = []
+
+    def workload():
+        writer = RedisCluster(host="127.0.0.1", port=port)
+        i = len(acknowledged)
+        while not stop.is_set():
+            try:
+                writer.set(f"{tag}:{i}", i)
+                acknowledged.append(i)
+                if also_other:
+                    writer.set(f"other:{i}", i)
+            except redis.RedisError as error:
+                errors.append(repr(error))
+            i += 1
+
+    thread = threading.Thread(target=workload)
+    thread.start()
+    return stop, errors, thread
+
+
 def migrate_under_load(ports):
     rc = RedisCluster(host="127.0.0.1", port=ports[0])
     slot = rc.keyslot("{mig}")
@@ -119,23 +144,7 @@ def migrate_under_load(ports):
     for i in range(500):
         rc.set(f"{{mig}}:{i}", i)
     acknowledged = list(range(500))
-    stop = threading.Event()
-    errors = []
-
-    def workload():
-        writer = RedisCluster(host="127.0.0.1", port=ports[1])
-        i = 500
-        while not stop.is_set():
-            try:
-                writer.set(f"{{mig}}:{i}", i)
-                acknowledged.append(i)
-                writer.set(f"other:{i}", i)
-            except redis.RedisError as error:  # counted, not hidden
-                errors.append(repr(error))
-            i += 1
-
-    thread = threading.Thread(target=workload)
-    thread.start()
+    stop, errors, thread = start_writer(ports[1], "{mig}", acknowledged, also_other=True)
     src, dst = redis.Redis(port=source), redis.Redis(port=target)
     try:
         src.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
@@ -186,19 +195,6 @@ def rollback_under_load(ports):
     for i in range(300):
         rc.set(f"{{rb}}:{i}", i)
     acknowledged = list(range(300))
-    stop = threading.Event()
-    errors = []
-
-    def workload():
-        writer = RedisCluster(host="127.0.0.1", port=ports[1])
-        i = 300
-        while not stop.is_set():
-            try:
-                writer.set(f"{{rb}}:{i}", i)
-                acknowledged.append(i)
-            except redis.RedisError as error:  # counted, not hidden
-                errors.append(repr(error))
-            i += 1
 
     def migrate(src, dst_port, limit):
         moved = 0
@@ -212,8 +208,7 @@ def rollback_under_load(ports):
             moved += len(keys)
         return moved
 
-    thread = threading.Thread(target=workload)
-    thread.start()
+    stop, errors, thread = start_writer(ports[1], "{rb}", acknowledged)
     src, dst = redis.Redis(port=source), redis.Redis(port=target)
     dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
     src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])

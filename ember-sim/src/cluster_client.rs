@@ -27,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkers::linearizable::show;
 use crate::checkers::redirects::{Hops, Redirect};
-use crate::cluster_link::{args, error_text, Link, LinkError};
+use crate::cluster_link::{args, error_text, render, Link, LinkError};
 use crate::cluster_model::{pair_matches, show_value, Model};
 use crate::cluster_world::{Board, ClientPhase};
 use crate::world::EPOCH_UNIX_MS;
@@ -573,14 +573,6 @@ fn parse_i64(bytes: &Bytes) -> Result<i64, String> {
         .ok()
         .and_then(|text| text.parse().ok())
         .ok_or_else(|| format!("{bytes:?} is not an integer"))
-}
-
-fn render(command: &[Bytes]) -> String {
-    let words: Vec<String> = command
-        .iter()
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-        .collect();
-    words.join(" ")
 }
 
 /// CLUSTER SLOTS as a slot -> node map; None if the reply is not well formed.

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ember_net::{Conn, Env};
-use ember_proto::{decode, encode, Frame, Limits, Protocol};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ember_proto::{encode, Frame, Protocol};
+use tokio::io::AsyncWriteExt;
+
+use crate::session::read_frame;
 
 /// How long one connection attempt may take.
 pub const CONNECT_TIMEOUT_MS: u64 = 200;
@@ -75,7 +77,7 @@ impl Link {
         }
         let mut replies = Vec::with_capacity(commands.len());
         for _ in commands {
-            let reading = read_frame(&mut self.conn, &mut self.buffer);
+            let reading = read_frame(&mut self.conn, &mut self.buffer, READ_BUFFER_MAX_BYTES);
             match env.timeout(timeout, reading).await {
                 Ok(Ok(frame)) => replies.push(frame),
                 Ok(Err(error)) => return Err(LinkError::Lost(error)),
@@ -83,27 +85,6 @@ impl Link {
             }
         }
         Ok(replies)
-    }
-}
-
-/// Reads until one whole frame is buffered. Cancel-safe: bytes read stay in `buffer`.
-async fn read_frame(conn: &mut Conn, buffer: &mut BytesMut) -> Result<Frame, String> {
-    loop {
-        match decode(buffer, &Limits::DEFAULT) {
-            Ok(Some(frame)) => return Ok(frame),
-            Ok(None) => {}
-            Err(error) => return Err(format!("undecodable reply: {error}")),
-        }
-        if buffer.len() > READ_BUFFER_MAX_BYTES {
-            return Err("reply too large".to_string());
-        }
-        let read = conn
-            .read_buf(buffer)
-            .await
-            .map_err(|error| format!("read: {error}"))?;
-        if read == 0 {
-            return Err("connection closed".to_string());
-        }
     }
 }
 
@@ -121,4 +102,13 @@ pub fn error_text(frame: &Frame) -> Option<String> {
         Frame::Error(text) => Some(String::from_utf8_lossy(text).into_owned()),
         _ => None,
     }
+}
+
+/// A command as one line of words, for traces and failure reports.
+pub fn render(command: &[Bytes]) -> String {
+    let words: Vec<String> = command
+        .iter()
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    words.join(" ")
 }

@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkers::linearizable::show;
 use crate::checkers::{converged, key_census};
 use crate::cluster_client::Keys;
-use crate::cluster_link::{args, error_text, Link};
+use crate::cluster_link::{args, error_text, render, Link};
 use crate::cluster_script::{MigrationFault, Step, Then};
 use crate::cluster_world::{Board, ClientPhase, FaultRequest};
 use crate::world::EPOCH_UNIX_MS;
@@ -760,14 +760,6 @@ fn fault_name(fault: MigrationFault) -> &'static str {
         MigrationFault::PartitionSource => "partition-source",
         MigrationFault::PartitionTarget => "partition-target",
     }
-}
-
-fn render(command: &[Bytes]) -> String {
-    let words: Vec<String> = command
-        .iter()
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-        .collect();
-    words.join(" ")
 }
 
 #[cfg(test)]

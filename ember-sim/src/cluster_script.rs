@@ -22,7 +22,7 @@
 
 use std::ops::RangeInclusive;
 
-use crate::scenario::SHARDS_MAX;
+use crate::scenario::{number, range as shard_range};
 
 /// The most nodes, clients and keys per kind a cluster world may have.
 pub const NODES_MAX: usize = 7;
@@ -257,30 +257,6 @@ fn words(command: &str) -> Result<Words<'_>, String> {
         .map(|word| word.split_once('=').unwrap_or((word, "")))
         .collect();
     Ok((name, settings))
-}
-
-fn number(text: &str, bounds: RangeInclusive<usize>) -> Result<usize, String> {
-    let value: usize = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if !bounds.contains(&value) {
-        return Err(format!(
-            "{value} is outside {}..={}",
-            bounds.start(),
-            bounds.end()
-        ));
-    }
-    Ok(value)
-}
-
-fn shard_range(text: &str) -> Result<RangeInclusive<usize>, String> {
-    let (low, high) = text.split_once("..").unwrap_or((text, text));
-    let low = number(low, 1..=SHARDS_MAX)?;
-    let high = number(high, 1..=SHARDS_MAX)?;
-    if low > high {
-        return Err(format!("empty range `{text}`"));
-    }
-    Ok(low..=high)
 }
 
 #[cfg(test)]

@@ -393,7 +393,7 @@ fn yes_no(text: &str) -> Result<bool, String> {
     }
 }
 
-fn number(text: &str, bounds: RangeInclusive<usize>) -> Result<usize, String> {
+pub(crate) fn number(text: &str, bounds: RangeInclusive<usize>) -> Result<usize, String> {
     let value: usize = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number"))?;
@@ -407,7 +407,8 @@ fn number(text: &str, bounds: RangeInclusive<usize>) -> Result<usize, String> {
     Ok(value)
 }
 
-fn range(text: &str) -> Result<RangeInclusive<usize>, String> {
+/// A shard range, `2..4` or `3`.
+pub(crate) fn range(text: &str) -> Result<RangeInclusive<usize>, String> {
     let (low, high) = text.split_once("..").unwrap_or((text, text));
     let low = number(low, 1..=SHARDS_MAX)?;
     let high = number(high, 1..=SHARDS_MAX)?;

@@ -135,7 +135,7 @@ impl Session {
 
     /// Reads one frame, or None if none comes within `timeout_ms` (a subscriber's idle wait).
     pub async fn read_within(&mut self, timeout_ms: u64) -> Result<Option<Frame>, String> {
-        let reading = read_frame(&mut self.conn, &mut self.buffer);
+        let reading = read_frame(&mut self.conn, &mut self.buffer, READ_BUFFER_MAX_BYTES);
         match self
             .env
             .timeout(Duration::from_millis(timeout_ms), reading)
@@ -148,15 +148,20 @@ impl Session {
     }
 }
 
-/// Reads until one whole frame is buffered. Cancel-safe: bytes read stay in `buffer`.
-async fn read_frame(conn: &mut Conn, buffer: &mut BytesMut) -> Result<Frame, String> {
+/// Reads until one whole frame is buffered, refusing replies past `max_bytes`. Cancel-safe:
+/// bytes read stay in `buffer`.
+pub(crate) async fn read_frame(
+    conn: &mut Conn,
+    buffer: &mut BytesMut,
+    max_bytes: usize,
+) -> Result<Frame, String> {
     loop {
         match decode(buffer, &Limits::DEFAULT) {
             Ok(Some(frame)) => return Ok(frame),
             Ok(None) => {}
             Err(error) => return Err(format!("undecodable reply: {error}")),
         }
-        if buffer.len() > READ_BUFFER_MAX_BYTES {
+        if buffer.len() > max_bytes {
             return Err("reply too large".to_string());
         }
         let read = conn
