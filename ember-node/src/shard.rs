@@ -69,7 +69,7 @@ impl DataRequest {
         let tracking = stores.len() > 1;
         let mut eviction = shared.config.eviction(shared.shard_count);
         if eviction.budget_bytes > 0 {
-            eviction.overhead_bytes = overhead_share(shared);
+            eviction.overhead_bytes = overhead_share(shared, now_ms);
         }
         let mut out_of_memory = false;
         for store in stores.iter_mut() {
@@ -120,8 +120,24 @@ impl DataRequest {
 
 /// One shard's share of what the process allocated beyond the shards' datasets (0 where
 /// the counting allocator is not installed, as in the simulator, which keeps eviction
-/// there a function of the keys alone).
-fn overhead_share(shared: &Shared) -> usize {
+/// there a function of the keys alone). Summing it reads every thread's allocation
+/// counter, so it is computed at most once a millisecond per thread (it moves slowly) and
+/// not before every command.
+fn overhead_share(shared: &Shared, now_ms: u64) -> usize {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(u64, usize)>> = const { std::cell::Cell::new(None) };
+    }
+    if let Some((at_ms, share)) = LAST.with(|last| last.get()) {
+        if at_ms == now_ms {
+            return share;
+        }
+    }
+    let share = overhead_share_now(shared);
+    LAST.with(|last| last.set(Some((now_ms, share))));
+    share
+}
+
+fn overhead_share_now(shared: &Shared) -> usize {
     let Some(total) = crate::alloc::allocated_bytes() else {
         return 0;
     };

@@ -177,6 +177,11 @@ pub struct Pool {
 impl Pool {
     /// Offers a sampled key; keeps it if the pool has room or it beats the worst.
     pub fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
+        // A full pool turns away a key no better than its worst before looking for it.
+        let full = self.candidates.len() == POOL_SIZE;
+        if full && score <= self.candidates[0].0 {
+            return;
+        }
         if self
             .candidates
             .iter()
@@ -184,10 +189,7 @@ impl Pool {
         {
             return;
         }
-        if self.candidates.len() == POOL_SIZE {
-            if score <= self.candidates[0].0 {
-                return;
-            }
+        if full {
             self.candidates.remove(0);
         }
         let at = self.candidates.partition_point(|(s, ..)| *s <= score);

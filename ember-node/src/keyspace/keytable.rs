@@ -495,6 +495,42 @@ impl KeyTable {
             .map(|bucket| self.chain_nth(bucket, 0))
     }
 
+    /// Calls `visit` with up to `count` entries taken from consecutive buckets, starting at
+    /// a random one, as Redis's dictGetSomeKeys samples for eviction: neighbouring buckets
+    /// share cache lines, so a sample costs a few cache misses rather than one or two per
+    /// key. Looks at no more than `count * 10` buckets; an empty stretch falls back to
+    /// `random`, so a table with entries always yields at least one. Returns how many.
+    pub fn sample(&self, rng: &mut impl Rng, count: usize, mut visit: impl FnMut(Entry)) -> usize {
+        if self.len == 0 || count == 0 {
+            return 0;
+        }
+        let buckets = self.bucket_count();
+        let mut bucket = rng.gen_range(0..buckets);
+        let mut found = 0;
+        for _ in 0..count.saturating_mul(10).min(buckets) {
+            let mut link = self.buckets.get(bucket);
+            while link != 0 && found < count {
+                let entry = untag(link);
+                visit(entry);
+                found += 1;
+                if link & MORE == 0 {
+                    break;
+                }
+                link = entry.next();
+            }
+            if found == count {
+                break;
+            }
+            bucket = (bucket + 1) % buckets;
+        }
+        if found == 0 {
+            visit(self.random(rng).expect("a table with entries"));
+            found = 1;
+        }
+        assert!(found <= count);
+        found
+    }
+
     /// A uniformly chosen entry among those with a TTL.
     pub fn random_with_ttl(&self, rng: &mut impl Rng) -> Option<(Entry, u64)> {
         if self.ttl_len == 0 {
@@ -725,6 +761,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         assert!(t.random(&mut rng).is_none());
         assert!(t.random_with_ttl(&mut rng).is_none());
+        assert_eq!(t.sample(&mut rng, 5, |_| panic!("nothing to visit")), 0);
         for i in 0..50 {
             add(&mut t, &key(i), (i == 17).then_some(1));
         }
@@ -737,5 +774,22 @@ mod tests {
                 Some((key(17), 1))
             );
         }
+        // Samples are members, distinct, as many as asked (the table has 50), and over
+        // many draws every member turns up.
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let mut sample = Vec::new();
+            let found = t.sample(&mut rng, 5, |e| sample.push(e.key().to_vec()));
+            assert_eq!(found, 5);
+            assert_eq!(sample.len(), 5);
+            for k in &sample {
+                assert!(t.get(k).is_some());
+            }
+            sample.sort();
+            sample.dedup();
+            assert_eq!(sample.len(), 5, "one sample holds no key twice");
+            seen.extend(sample);
+        }
+        assert_eq!(seen.len(), 50);
     }
 }

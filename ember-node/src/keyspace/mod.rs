@@ -837,17 +837,22 @@ impl Store {
             if candidates(&self.dbs[db]) == 0 {
                 continue;
             }
-            for _ in 0..settings.samples {
-                let table = &self.dbs[db].keys;
-                let sampled = if volatile {
-                    table.random_with_ttl(&mut self.rng).map(|(entry, _)| entry)
-                } else {
-                    table.random(&mut self.rng)
-                };
-                let Some(entry) = sampled else { break };
+            let table = &self.dbs[db].keys;
+            let (pool, rng) = (&mut self.pool, &mut self.rng);
+            let mut offer = |entry: Entry| {
                 let at = table.expire_at(entry);
                 let score = evict::score(&settings, entry.access(), at, now_ms);
-                self.pool.offer(score, db, entry.key());
+                pool.offer(score, db, entry.key());
+            };
+            if volatile {
+                for _ in 0..settings.samples {
+                    let Some((entry, _)) = table.random_with_ttl(rng) else {
+                        break;
+                    };
+                    offer(entry);
+                }
+            } else {
+                table.sample(rng, settings.samples, offer);
             }
         }
         while let Some((db, key)) = self.pool.take_best() {
